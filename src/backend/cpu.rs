@@ -1,0 +1,287 @@
+//! The CPU backend, generic over f32 and f64. The masked products are blocked GEMMs
+//! (matrixmultiply through ndarray): for a block of B rows, Z = X_B U^T (B x cp) and the mask
+//! bits select and sum Z's entries per output, so the n x (c p) matrix is never formed beyond B
+//! rows. Row ranges run on scoped threads; each thread owns its block buffers.
+
+use super::{Backend, Dims, StepStats};
+use crate::error::Result;
+use crate::mask::BitMask;
+use crate::real::Real;
+use crate::regularizer::Regularizer;
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, linalg::general_mat_mul, s};
+
+/// Elements of one block buffer (B x c p); 2^20 keeps it in L2/L3 cache for f32.
+const BLOCK_ELEMS: usize = 1 << 20;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuOptions {
+    /// Worker threads (0: all cores).
+    pub threads: usize,
+    /// Rows per block (0: chosen from the problem size). Tests force small blocks.
+    pub block_rows: usize,
+}
+
+pub struct CpuBackend<T: Real> {
+    x: Array2<T>,
+    y: Array2<T>,
+    mask: BitMask,
+    dims: Dims,
+    threads: usize,
+    block_rows: usize,
+}
+
+impl<T: Real> CpuBackend<T> {
+    /// `x`: n x d preprocessed features, `y`: n x c targets, `mask`: n x p patterns.
+    pub fn new(x: &Array2<f64>, y: &Array2<f64>, mask: BitMask, opts: CpuOptions) -> Self {
+        let (n, d) = x.dim();
+        let dims = Dims {
+            n,
+            d,
+            p: mask.cols(),
+            c: y.ncols(),
+        };
+        assert_eq!(
+            (mask.rows(), y.nrows()),
+            (n, n),
+            "backend inputs must share rows"
+        );
+        let cp = (dims.c * dims.p).max(1);
+        let block_rows = match opts.block_rows {
+            0 => (BLOCK_ELEMS / cp).clamp(16, 1024),
+            b => b,
+        };
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        let threads = match opts.threads {
+            0 => cores,
+            t => t,
+        };
+        // Give each thread at least a few blocks' worth of rows, else spawning costs more than it saves.
+        let threads = threads.min(n.div_ceil(block_rows.min(256))).max(1);
+        CpuBackend {
+            x: x.mapv(T::of),
+            y: y.mapv(T::of),
+            mask,
+            dims,
+            threads,
+            block_rows,
+        }
+    }
+
+    /// Row ranges, one per thread.
+    fn ranges(&self) -> Vec<(usize, usize)> {
+        let n = self.dims.n;
+        let per = n.div_ceil(self.threads);
+        (0..self.threads)
+            .map(|t| (t * per, ((t + 1) * per).min(n)))
+            .filter(|(a, b)| a < b)
+            .collect()
+    }
+
+    fn weights_view<'a>(&self, u: &'a [T]) -> ArrayView2<'a, T> {
+        let Dims { d, p, c, .. } = self.dims;
+        ArrayView2::from_shape((c * p, d), u).expect("weight buffer has c*p*d entries")
+    }
+
+    /// preds rows [r0, r1) (slice starts at row r0).
+    fn forward_rows(&self, u: &[T], r0: usize, r1: usize, out: &mut [T]) {
+        let Dims { p, c, .. } = self.dims;
+        let wt = self.weights_view(u).reversed_axes(); // d x cp
+        let mut zbuf = Array2::<T>::zeros((self.block_rows.min(r1 - r0), c * p));
+        for b0 in (r0..r1).step_by(self.block_rows) {
+            let b1 = (b0 + self.block_rows).min(r1);
+            let mut z = zbuf.slice_mut(s![..b1 - b0, ..]);
+            general_mat_mul(
+                T::one(),
+                &self.x.slice(s![b0..b1, ..]),
+                &wt,
+                T::zero(),
+                &mut z,
+            );
+            for r in b0..b1 {
+                let zr = z.row(r - b0);
+                let zr = zr.as_slice().expect("row-major block");
+                for l in 0..c {
+                    let zl = &zr[l * p..(l + 1) * p];
+                    let mut acc = T::zero();
+                    self.mask.for_each_set(r, |i| acc = acc + zl[i]);
+                    out[(r - r0) * c + l] = acc;
+                }
+            }
+        }
+    }
+
+    /// grad += X_R^T M_R for rows [r0, r1), M[r, l p + i] = mask(r, i) * resid(r, l) / (n c).
+    fn gradient_rows(&self, preds: &[T], r0: usize, r1: usize, mut grad: ArrayViewMut2<T>) {
+        let Dims { n, p, c, .. } = self.dims;
+        let scale = T::of(1.0 / (n * c) as f64);
+        let mut mbuf = Array2::<T>::zeros((self.block_rows.min(r1 - r0), c * p));
+        for b0 in (r0..r1).step_by(self.block_rows) {
+            let b1 = (b0 + self.block_rows).min(r1);
+            let mut m = mbuf.slice_mut(s![..b1 - b0, ..]);
+            m.fill(T::zero());
+            for r in b0..b1 {
+                let mut mr = m.row_mut(r - b0);
+                let mr = mr.as_slice_mut().expect("row-major block");
+                for l in 0..c {
+                    let res = (preds[r * c + l] - self.y[[r, l]]) * scale;
+                    let ml = &mut mr[l * p..(l + 1) * p];
+                    self.mask.for_each_set(r, |i| ml[i] = res);
+                }
+            }
+            general_mat_mul(
+                T::one(),
+                &m.t(),
+                &self.x.slice(s![b0..b1, ..]),
+                T::one(),
+                &mut grad,
+            );
+        }
+    }
+}
+
+impl<T: Real> Backend for CpuBackend<T> {
+    type Buf = Vec<T>;
+
+    fn dims(&self) -> Dims {
+        self.dims
+    }
+
+    fn describe(&self) -> String {
+        format!("cpu-{} ({} threads)", T::NAME, self.threads)
+    }
+
+    fn zeros(&self, len: usize) -> Result<Vec<T>> {
+        Ok(vec![T::zero(); len])
+    }
+
+    fn upload(&self, host: &[f64]) -> Result<Vec<T>> {
+        Ok(host.iter().map(|&v| T::of(v)).collect())
+    }
+
+    fn download(&self, buf: &Vec<T>) -> Result<Vec<f64>> {
+        Ok(buf.iter().map(|v| v.f()).collect())
+    }
+
+    fn copy(&self, src: &Vec<T>, dst: &mut Vec<T>) -> Result<()> {
+        dst.copy_from_slice(src);
+        Ok(())
+    }
+
+    fn axpby(&self, a: f64, x: &Vec<T>, b: f64, y: &mut Vec<T>) -> Result<()> {
+        let (a, b) = (T::of(a), T::of(b));
+        y.iter_mut()
+            .zip(x)
+            .for_each(|(yv, &xv)| *yv = a * xv + b * *yv);
+        Ok(())
+    }
+
+    fn dot(&self, x: &Vec<T>, y: &Vec<T>) -> Result<f64> {
+        Ok(x.iter().zip(y).map(|(&a, &b)| a.f() * b.f()).sum())
+    }
+
+    fn forward(&self, u: &Vec<T>, preds: &mut Vec<T>) -> Result<()> {
+        let ranges = self.ranges();
+        let c = self.dims.c;
+        if ranges.len() == 1 {
+            self.forward_rows(u, 0, self.dims.n, preds);
+            return Ok(());
+        }
+        std::thread::scope(|sc| {
+            let mut rest = preds.as_mut_slice();
+            for &(r0, r1) in &ranges {
+                let (chunk, tail) = rest.split_at_mut((r1 - r0) * c);
+                rest = tail;
+                sc.spawn(move || self.forward_rows(u, r0, r1, chunk));
+            }
+        });
+        Ok(())
+    }
+
+    fn loss(&self, preds: &Vec<T>) -> Result<f64> {
+        let Dims { n, c, .. } = self.dims;
+        let ys = self.y.as_slice().expect("contiguous targets");
+        let sq: f64 = preds
+            .iter()
+            .zip(ys)
+            .map(|(&a, &b)| (a.f() - b.f()).powi(2))
+            .sum();
+        Ok(sq / (2 * n * c) as f64)
+    }
+
+    fn gradient(&self, preds: &Vec<T>, grad: &mut Vec<T>) -> Result<()> {
+        let Dims { d, p, c, .. } = self.dims;
+        let ranges = self.ranges();
+        grad.fill(T::zero());
+        let mut gview = ArrayViewMut2::from_shape((c * p, d), grad.as_mut_slice()).expect("c*p*d");
+        if ranges.len() == 1 {
+            self.gradient_rows(preds, 0, self.dims.n, gview);
+            return Ok(());
+        }
+        // Thread 0 accumulates into the output; the others into their own buffers, added after.
+        let partials: Vec<Array2<T>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = ranges[1..]
+                .iter()
+                .map(|&(r0, r1)| {
+                    sc.spawn(move || {
+                        let mut g = Array2::<T>::zeros((c * p, d));
+                        self.gradient_rows(preds, r0, r1, g.view_mut());
+                        g
+                    })
+                })
+                .collect();
+            let (r0, r1) = ranges[0];
+            self.gradient_rows(preds, r0, r1, gview.view_mut());
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("gradient worker panicked"))
+                .collect()
+        });
+        for g in partials {
+            gview.zip_mut_with(&g, |a, &b| *a = *a + b);
+        }
+        Ok(())
+    }
+
+    fn prox_step(
+        &self,
+        reg: Regularizer,
+        lam: f64,
+        eta: f64,
+        v: &Vec<T>,
+        grad: &Vec<T>,
+        out: &mut Vec<T>,
+    ) -> Result<StepStats> {
+        let e = T::of(eta);
+        out.iter_mut()
+            .zip(v.iter().zip(grad))
+            .for_each(|(o, (&a, &g))| *o = a - e * g);
+        reg.prox(out, self.dims.d, eta * lam);
+        let (mut lin, mut sq) = (0.0, 0.0);
+        for ((&o, &a), &g) in out.iter().zip(v).zip(grad) {
+            let diff = o.f() - a.f();
+            lin += diff * g.f();
+            sq += diff * diff;
+        }
+        Ok(StepStats { lin, sq })
+    }
+
+    fn penalty(&self, reg: Regularizer, u: &Vec<T>) -> Result<f64> {
+        Ok(reg.value(u, self.dims.d))
+    }
+
+    fn subgrad_norm_sq(
+        &self,
+        reg: Regularizer,
+        lam: f64,
+        u: &Vec<T>,
+        grad: &Vec<T>,
+    ) -> Result<f64> {
+        Ok(reg.min_norm_subgrad_sq(u, grad, self.dims.d, lam))
+    }
+
+    fn group_norms(&self, u: &Vec<T>) -> Result<Vec<f64>> {
+        Ok(u.chunks(self.dims.d.max(1))
+            .map(|g| g.iter().map(|&a| a.f() * a.f()).sum::<f64>().sqrt())
+            .collect())
+    }
+}

@@ -1,0 +1,89 @@
+//! The operations the solvers need, behind one trait so that R-FISTA is written once and runs on
+//! any device. Weights U (c, p, d) and predictions (n, c) live in device buffers (`Buf`); only
+//! scalars and small vectors cross to the host.
+//!
+//! Notation (Mishkin et al. 2022, eq. 4): prediction Yhat_l = sum_i D_i X U_{l,i}, loss
+//! f(U) = ||Yhat - Y||_F^2 / (2 n c).
+
+pub mod cpu;
+
+use crate::error::Result;
+use crate::regularizer::Regularizer;
+
+/// Problem sizes: n rows, d features (after preprocessing), p gates (after dropping duplicate
+/// patterns), c outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dims {
+    pub n: usize,
+    pub d: usize,
+    pub p: usize,
+    pub c: usize,
+}
+
+impl Dims {
+    pub fn weights(&self) -> usize {
+        self.c * self.p * self.d
+    }
+    pub fn preds(&self) -> usize {
+        self.n * self.c
+    }
+    /// Flop count of one masked forward or one gradient: 2 n d p c.
+    pub fn product_flops(&self) -> f64 {
+        2.0 * (self.n * self.d) as f64 * (self.p * self.c) as f64
+    }
+}
+
+/// Scalars a proximal trial step returns in one read-back.
+#[derive(Debug, Clone, Copy)]
+pub struct StepStats {
+    /// <U+ - V, grad f(V)>
+    pub lin: f64,
+    /// ||U+ - V||^2
+    pub sq: f64,
+}
+
+pub trait Backend {
+    type Buf;
+
+    fn dims(&self) -> Dims;
+    /// Human-readable device and precision, e.g. "cpu-f64 (2 threads)".
+    fn describe(&self) -> String;
+
+    fn zeros(&self, len: usize) -> Result<Self::Buf>;
+    fn upload(&self, host: &[f64]) -> Result<Self::Buf>;
+    fn download(&self, buf: &Self::Buf) -> Result<Vec<f64>>;
+    fn copy(&self, src: &Self::Buf, dst: &mut Self::Buf) -> Result<()>;
+    /// y <- a x + b y
+    fn axpby(&self, a: f64, x: &Self::Buf, b: f64, y: &mut Self::Buf) -> Result<()>;
+    fn dot(&self, x: &Self::Buf, y: &Self::Buf) -> Result<f64>;
+
+    /// preds <- sum_i D_i X U_{l,i} for every output l (masked product fused with the sum over gates).
+    fn forward(&self, u: &Self::Buf, preds: &mut Self::Buf) -> Result<()>;
+    /// ||preds - Y||_F^2 / (2 n c)
+    fn loss(&self, preds: &Self::Buf) -> Result<f64>;
+    /// grad_{l,i} <- X^T D_i (preds - Y)_l / (n c): the adjoint of `forward` applied to the residual.
+    fn gradient(&self, preds: &Self::Buf, grad: &mut Self::Buf) -> Result<()>;
+
+    /// out <- prox_{eta lam R}(v - eta grad); returns <out - v, grad> and ||out - v||^2.
+    fn prox_step(
+        &self,
+        reg: Regularizer,
+        lam: f64,
+        eta: f64,
+        v: &Self::Buf,
+        grad: &Self::Buf,
+        out: &mut Self::Buf,
+    ) -> Result<StepStats>;
+    /// R(u)
+    fn penalty(&self, reg: Regularizer, u: &Self::Buf) -> Result<f64>;
+    /// Squared norm of the minimum-norm subgradient of f + lam R at u, given grad = grad f(u).
+    fn subgrad_norm_sq(
+        &self,
+        reg: Regularizer,
+        lam: f64,
+        u: &Self::Buf,
+        grad: &Self::Buf,
+    ) -> Result<f64>;
+    /// ||U_{l,i}||_2 for every (l, i), in (l, i) order.
+    fn group_norms(&self, u: &Self::Buf) -> Result<Vec<f64>>;
+}

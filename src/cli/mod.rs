@@ -1,0 +1,116 @@
+//! Command-line interface: `train`, `predict`, `bench`.
+
+mod bench;
+mod predict;
+mod progress;
+mod train;
+
+use clap::{Args, Parser, Subcommand};
+use cvxnn::data::preprocess::Scaling;
+use cvxnn::data::{LabelColumn, LoadOptions};
+use cvxnn::problem::TaskChoice;
+use cvxnn::train::ProblemConfig;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cvxnn",
+    version,
+    about = "Two-layer ReLU networks trained by convex optimization"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    cmd: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train a convex gated ReLU network with R-FISTA and save it.
+    Train(train::TrainArgs),
+    /// Run a saved model on data: print accuracy / MSE, optionally write predictions to CSV.
+    Predict(predict::PredictArgs),
+    /// Time the masked forward and gradient against a plain GEMM of the same size.
+    Bench(bench::BenchArgs),
+}
+
+/// Data flags shared by the commands that read a data set.
+#[derive(Args, Debug, Clone)]
+pub struct DataArgs {
+    /// Training data: a bundled set by name (digits), or a CSV (.csv, .csv.gz), NPY (.npy), NPZ
+    /// (.npz with arrays X and y) file, an IDX images file, or a folder of MNIST IDX files.
+    #[arg(long, default_value = "digits")]
+    data: String,
+    /// Test data in the same formats (default: a seeded split of --data, or the t10k files of an
+    /// IDX folder).
+    #[arg(long)]
+    test_data: Option<String>,
+    /// Label column of CSV / 2-D NPY data: 0-based index, negative from the end, or a header name.
+    #[arg(long, default_value = "-1", allow_hyphen_values = true)]
+    label_column: LabelColumn,
+    /// Task: auto treats integer labels as classes and other values as regression targets.
+    #[arg(long, value_enum, default_value = "auto")]
+    task: TaskChoice,
+    /// Fraction of rows held out for testing when there is no --test-data (0 trains on all rows).
+    #[arg(long, default_value_t = 0.2)]
+    test_fraction: f64,
+}
+
+/// Preprocessing and gate flags.
+#[derive(Args, Debug, Clone)]
+pub struct ProblemArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Number of random Gaussian gate vectors to draw.
+    #[arg(long, default_value_t = ProblemConfig::default().gates)]
+    gates: usize,
+    /// Read gates from a .npy file (float32 or float64, shape d x p, d counting the --bias column).
+    #[arg(long, conflicts_with = "gates")]
+    gates_file: Option<PathBuf>,
+    /// Standardize columns (zero mean, unit variance) instead of dividing by their L2 norms.
+    #[arg(long, conflicts_with = "no_unitize")]
+    standardize: bool,
+    /// Use the features unscaled.
+    #[arg(long)]
+    no_unitize: bool,
+    /// Append a ones column (first-layer bias).
+    #[arg(long)]
+    bias: bool,
+    /// Seed for the gates and the train/test split.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+impl ProblemArgs {
+    fn config(&self) -> ProblemConfig {
+        let scaling = if self.standardize {
+            Scaling::Standardize
+        } else if self.no_unitize {
+            Scaling::None
+        } else {
+            Scaling::Unitize
+        };
+        ProblemConfig {
+            data: self.data.data.clone(),
+            test_data: self.data.test_data.clone(),
+            load: LoadOptions {
+                label_column: self.data.label_column.clone(),
+                features_only_if: None,
+            },
+            task: self.data.task,
+            test_fraction: self.data.test_fraction,
+            gates: self.gates,
+            gates_file: self.gates_file.clone(),
+            scaling,
+            bias: self.bias,
+            seed: self.seed,
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> cvxnn::Result<i32> {
+    match cli.cmd {
+        Command::Train(a) => train::run(a),
+        Command::Predict(a) => predict::run(a),
+        Command::Bench(a) => bench::run(a),
+    }
+}

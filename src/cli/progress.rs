@@ -1,0 +1,131 @@
+//! The CLI's solver observer: iteration table, progress bar on a terminal, JSON-lines metrics.
+
+use cvxnn::io::write_atomic;
+use cvxnn::solver::{IterInfo, Observer, Solution};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+pub struct CliObserver {
+    quiet: bool,
+    to_stderr: bool,
+    every: usize,
+    bar: Option<ProgressBar>,
+    metrics_path: Option<PathBuf>,
+    metrics: String,
+    last: Option<IterInfo>,
+}
+
+impl CliObserver {
+    pub fn new(
+        quiet: bool,
+        json: bool,
+        every: usize,
+        max_iters: usize,
+        metrics: Option<PathBuf>,
+    ) -> cvxnn::Result<Self> {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let b = ProgressBar::new(max_iters as u64);
+            b.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} iters  {msg}  ETA {eta}")
+                    .expect("static template"),
+            );
+            b
+        });
+        Ok(CliObserver {
+            quiet,
+            to_stderr: json,
+            every,
+            bar,
+            metrics_path: metrics,
+            metrics: String::new(),
+            last: None,
+        })
+    }
+
+    pub fn line(&self, s: &str) {
+        if self.quiet {
+            return;
+        }
+        match (&self.bar, self.to_stderr) {
+            (Some(b), _) => b.println(s),
+            (None, true) => eprintln!("{s}"),
+            (None, false) => println!("{s}"),
+        }
+    }
+
+    pub fn header(&self) {
+        self.line(&format!(
+            "{:>7} {:>15} {:>12} {:>12} {:>10} {:>7} {:>9}",
+            "iter", "objective", "loss", "grad_sq", "step", "active", "time_s"
+        ));
+    }
+
+    fn log(&mut self, i: &IterInfo) {
+        let active = i
+            .active
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "-".into());
+        self.line(&format!(
+            "{:>7} {:>15.8e} {:>12.5e} {:>12.4e} {:>10.3e} {:>7} {:>9.2}",
+            i.iteration, i.objective, i.loss, i.grad_norm_sq, i.step, active, i.time_s
+        ));
+        if self.metrics_path.is_some() {
+            let rec = serde_json::json!({
+                "iteration": i.iteration, "objective": i.objective, "loss": i.loss,
+                "penalty": i.penalty, "grad_norm_sq": i.grad_norm_sq, "step": i.step,
+                "active_neurons": i.active, "restarted": i.restarted,
+                "line_search_tries": i.line_search_tries, "time_s": i.time_s,
+            });
+            self.metrics.push_str(&rec.to_string());
+            self.metrics.push('\n');
+        }
+    }
+
+    /// Logs the last iteration if the table skipped it, then writes the metrics file.
+    pub fn finish(&mut self, sol: &Solution) -> cvxnn::Result<()> {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+        if let Some(last) = self.last.take() {
+            if last.iteration % self.every != 0 {
+                self.log(&last);
+            }
+        }
+        if sol.line_search_failures > 0 {
+            log::warn!(
+                "{} line searches hit the try limit and took the fallback step",
+                sol.line_search_failures
+            );
+        }
+        if let Some(p) = &self.metrics_path {
+            write_atomic(p, self.metrics.as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+impl Observer for CliObserver {
+    fn wants_detail(&self, k: usize) -> bool {
+        k % self.every == 0
+    }
+
+    fn observe(&mut self, info: &IterInfo) {
+        if let Some(b) = &self.bar {
+            b.set_position(info.iteration as u64);
+            b.set_message(format!(
+                "obj {:.6e}  grad_sq {:.2e}  step {:.2e}{}",
+                info.objective,
+                info.grad_norm_sq,
+                info.step,
+                info.active
+                    .map(|a| format!("  active {a}"))
+                    .unwrap_or_default()
+            ));
+        }
+        if info.iteration % self.every == 0 {
+            self.log(info);
+        }
+        self.last = Some(info.clone());
+    }
+}

@@ -1,0 +1,203 @@
+//! `cvxnn train`.
+
+use super::ProblemArgs;
+use super::progress::CliObserver;
+use clap::Args;
+use cvxnn::Error;
+use cvxnn::backend::cpu::CpuOptions;
+use cvxnn::io::check_writable;
+use cvxnn::model::Network;
+use cvxnn::regularizer::Regularizer;
+use cvxnn::solver::FistaSettings;
+use cvxnn::train::{self, Precision};
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    problem: ProblemArgs,
+    /// Regularization strength lam (>= 0).
+    #[arg(long = "lambda", default_value_t = FistaSettings::default().lambda)]
+    lambda: f64,
+    /// Regularizer R(U).
+    #[arg(long, value_enum, default_value = "neuron-gl1")]
+    regularizer: Regularizer,
+    /// Stop when the squared norm of the minimum-norm subgradient is <= tol.
+    #[arg(long, default_value_t = FistaSettings::default().tol)]
+    tol: f64,
+    /// Iteration budget.
+    #[arg(long, default_value_t = FistaSettings::default().max_iters)]
+    max_iters: usize,
+    /// Initial R-FISTA step size.
+    #[arg(long, default_value_t = FistaSettings::default().step0)]
+    step0: f64,
+    /// Floating-point precision of the CPU solve.
+    #[arg(long, value_enum, default_value = "f64")]
+    precision: Precision,
+    /// Worker threads (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Where to save the model (.safetensors; the metadata also goes to the same name with .json).
+    #[arg(long, default_value = "cvxnn-model.safetensors")]
+    out: PathBuf,
+    /// Do not save the model.
+    #[arg(long, conflicts_with = "out")]
+    no_save: bool,
+    /// Write one JSON line per logged iteration to this file.
+    #[arg(long)]
+    metrics_out: Option<PathBuf>,
+    /// Print the iteration table every N iterations.
+    #[arg(long, default_value_t = 100)]
+    log_every: usize,
+    /// Print the final summary as one JSON object on stdout (the table goes to stderr).
+    #[arg(long)]
+    json: bool,
+    /// Print nothing but errors (and the --json summary).
+    #[arg(long)]
+    quiet: bool,
+}
+
+pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
+    // Every check that can fail on user input happens before any work or any output file.
+    let params = FistaSettings {
+        lambda: a.lambda,
+        regularizer: a.regularizer,
+        tol: a.tol,
+        max_iters: a.max_iters,
+        step0: a.step0,
+        ..Default::default()
+    }
+    .check()?;
+    let save = !a.no_save;
+    if save {
+        if a.out.extension().and_then(|e| e.to_str()) != Some("safetensors") {
+            return Err(Error::param(
+                "--out",
+                format!(
+                    "{}: the model file name must end in .safetensors",
+                    a.out.display()
+                ),
+            ));
+        }
+        check_writable(&a.out, "--out")?;
+    }
+    if let Some(m) = &a.metrics_out {
+        check_writable(m, "--metrics-out")?;
+    }
+    if a.log_every == 0 {
+        return Err(Error::param("--log-every", "0 (must be >= 1)"));
+    }
+    let cfg = a.problem.config();
+    let prep = train::prepare(&cfg)?;
+    let dims_note = format!(
+        "data {}: {} train rows{}, {} features -> {} after preprocessing; {}; gates: {} drawn, {} kept ({} all-zero and {} duplicate patterns dropped)",
+        prep.train.name,
+        prep.train.n(),
+        prep.test
+            .as_ref()
+            .map(|t| format!(", {} test rows", t.n()))
+            .unwrap_or_default(),
+        prep.train.d(),
+        prep.x.ncols(),
+        match &prep.task {
+            cvxnn::problem::Task::Classification { classes } =>
+                format!("{} classes, {} outputs", classes.len(), prep.task.outputs()),
+            cvxnn::problem::Task::Regression { outputs } =>
+                format!("regression, {outputs} outputs"),
+        },
+        prep.gates.ncols(),
+        prep.patterns.kept.len(),
+        prep.patterns.dropped_zero,
+        prep.patterns.dropped_duplicate,
+    );
+    let mut obs = CliObserver::new(
+        a.quiet,
+        a.json,
+        a.log_every,
+        a.max_iters,
+        a.metrics_out.clone(),
+    )?;
+    obs.line(&dims_note);
+    obs.line(&format!(
+        "solver: R-FISTA on cpu-{:?}, lambda {:e}, {:?}, tol {:e}, max-iters {}",
+        a.precision, a.lambda, a.regularizer, a.tol, a.max_iters
+    ));
+    obs.header();
+    let opts = CpuOptions {
+        threads: a.threads,
+        block_rows: 0,
+    };
+    let sol = train::solve_cpu(&prep, &params, a.precision, opts, None, &mut obs)?;
+    obs.finish(&sol)?;
+
+    let net = Network::from_convex(
+        &sol.weights,
+        &prep.kept_gates(),
+        prep.task.outputs(),
+        train::meta(&prep, &cfg, &params, &sol),
+    );
+    let scores = train::score(&net, &prep)?;
+    if save {
+        net.save(&a.out)?;
+    }
+    let classify = prep.task.is_classification();
+    let (acc_tr, acc_te, mse_tr, mse_te) = if classify {
+        (scores.train, scores.test, None, None)
+    } else {
+        (None, None, scores.train, scores.test)
+    };
+    if a.json {
+        let summary = serde_json::json!({
+            "objective": sol.objective,
+            "loss": sol.loss,
+            "penalty": sol.penalty,
+            "lambda": a.lambda,
+            "grad_norm_sq": sol.grad_norm_sq,
+            "iterations": sol.iterations,
+            "status": sol.status.to_string(),
+            "train_accuracy": acc_tr,
+            "test_accuracy": acc_te,
+            "train_mse": mse_tr,
+            "test_mse": mse_te,
+            "active_neurons": net.hidden(),
+            "gates": prep.patterns.kept.len(),
+            "gates_drawn": prep.gates.ncols(),
+            "time_s": sol.time_s,
+            "model": if save { Some(a.out.display().to_string()) } else { None },
+        });
+        println!("{summary}");
+    } else if !a.quiet {
+        let fmt = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".into());
+        println!("status          {}", sol.status);
+        println!("iterations      {}", sol.iterations);
+        println!(
+            "objective       {:.8e}  (loss {:.6e} + lambda * penalty {:.6e})",
+            sol.objective, sol.loss, sol.penalty
+        );
+        println!(
+            "grad_norm_sq    {:.3e}  (tol {:.1e})",
+            sol.grad_norm_sq, a.tol
+        );
+        if classify {
+            println!("train accuracy  {}", fmt(acc_tr));
+            println!("test accuracy   {}", fmt(acc_te));
+        } else {
+            println!("train mse       {}", fmt(mse_tr));
+            println!("test mse        {}", fmt(mse_te));
+        }
+        println!(
+            "active neurons  {} (of {} = outputs x gates)",
+            net.hidden(),
+            prep.task.outputs() * prep.patterns.kept.len()
+        );
+        println!("time            {:.2} s", sol.time_s);
+        if save {
+            println!(
+                "model           {} (+ {})",
+                a.out.display(),
+                a.out.with_extension("json").display()
+            );
+        }
+    }
+    Ok(0)
+}

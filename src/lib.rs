@@ -1,0 +1,23 @@
+//! cvxnn: two-layer ReLU networks trained by convex optimization.
+//!
+//! Implements the gated ReLU program of Mishkin, Sahiner & Pilanci, "Fast Convex Optimization
+//! for Two-Layer ReLU Networks" (ICML 2022): with activation patterns D_i = diag(1[X g_i > 0]),
+//! minimise ||sum_i D_i X U_i - Y||_F^2 / (2 n c) + lam R(U) by R-FISTA. The solver is written
+//! once over [`backend::Backend`]; [`backend::cpu`] is the reference implementation.
+
+pub mod backend;
+pub mod bench;
+pub mod data;
+pub mod error;
+pub mod gates;
+pub mod io;
+pub mod mask;
+pub mod model;
+pub mod problem;
+pub mod real;
+pub mod regularizer;
+pub mod rng;
+pub mod solver;
+pub mod train;
+
+pub use error::{Error, Result};

@@ -1,0 +1,115 @@
+//! Activation patterns stored as bits: bit (r, i) = 1[x_r . g_i > 0]. One row of the matrix is
+//! `words_per_row` u64 words, so a row's gates are read together by the masked products.
+//! MNIST with 5,000 gates takes 60,000 x 79 words = 37.9 MB instead of 2.4 GB as f64.
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct BitMask {
+    rows: usize,
+    cols: usize,
+    words_per_row: usize,
+    bits: Vec<u64>,
+}
+
+impl BitMask {
+    pub fn zeros(rows: usize, cols: usize) -> Self {
+        let words_per_row = cols.div_ceil(64);
+        BitMask {
+            rows,
+            cols,
+            words_per_row,
+            bits: vec![0; rows * words_per_row],
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+    pub fn bytes(&self) -> usize {
+        self.bits.len() * 8
+    }
+
+    #[inline]
+    pub fn get(&self, r: usize, c: usize) -> bool {
+        (self.bits[r * self.words_per_row + c / 64] >> (c % 64)) & 1 == 1
+    }
+
+    #[inline]
+    pub fn set(&mut self, r: usize, c: usize) {
+        self.bits[r * self.words_per_row + c / 64] |= 1 << (c % 64);
+    }
+
+    #[inline]
+    pub fn row(&self, r: usize) -> &[u64] {
+        &self.bits[r * self.words_per_row..(r + 1) * self.words_per_row]
+    }
+
+    /// Calls `f(i)` for every set column of row `r`, in increasing order.
+    #[inline]
+    pub fn for_each_set(&self, r: usize, mut f: impl FnMut(usize)) {
+        for (w, &word) in self.row(r).iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                let t = bits.trailing_zeros() as usize;
+                f(w * 64 + t);
+                bits &= bits - 1;
+            }
+        }
+    }
+
+    /// The mask restricted to the given columns, in that order.
+    pub fn select_cols(&self, cols: &[usize]) -> BitMask {
+        let mut out = BitMask::zeros(self.rows, cols.len());
+        for r in 0..self.rows {
+            for (k, &c) in cols.iter().enumerate() {
+                if self.get(r, c) {
+                    out.set(r, k);
+                }
+            }
+        }
+        out
+    }
+
+    /// The mask restricted to the given rows, in that order.
+    pub fn select_rows(&self, rows: &[usize]) -> BitMask {
+        let mut out = BitMask::zeros(rows.len(), self.cols);
+        for (k, &r) in rows.iter().enumerate() {
+            out.bits[k * self.words_per_row..(k + 1) * self.words_per_row]
+                .copy_from_slice(self.row(r));
+        }
+        out
+    }
+
+    /// Column `c` as a packed bit vector over rows (used to find duplicate patterns).
+    pub fn column_bits(&self, c: usize) -> Vec<u64> {
+        let mut v = vec![0u64; self.rows.div_ceil(64)];
+        for r in 0..self.rows {
+            if self.get(r, c) {
+                v[r / 64] |= 1 << (r % 64);
+            }
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_get_iterate() {
+        let mut m = BitMask::zeros(3, 130);
+        for &(r, c) in &[(0, 0), (0, 63), (0, 64), (2, 129), (1, 5)] {
+            m.set(r, c);
+        }
+        let mut seen = vec![];
+        m.for_each_set(0, |c| seen.push(c));
+        assert_eq!(seen, vec![0, 63, 64]);
+        assert!(m.get(2, 129) && !m.get(2, 128));
+        let s = m.select_cols(&[129, 5]);
+        assert!(s.get(2, 0) && s.get(1, 1) && !s.get(0, 0));
+        assert_eq!(m.column_bits(5), vec![0b10, 0, 0]);
+    }
+}

@@ -1,0 +1,247 @@
+//! The trained network. A convex solution U (c, p, d) becomes the equivalent two-layer gated
+//! network: hidden unit (l, i) has first-layer weights U_{l,i} / sqrt(||U_{l,i}||), output
+//! weight sqrt(||U_{l,i}||) into output l, and gate g_i; zero groups are dropped. The column
+//! preprocessing is folded into gates and weights so the network works on raw inputs.
+//!
+//! Forward on a raw row x (h hidden units):
+//!   a_k = 1[x . gates_k + gate_bias_k > 0] * (x . w1_k + b1_k),   y = w2 a.
+//!
+//! Saved as safetensors (f64): `gates` (h, d), `w1` (h, d), `w2` (c, h), and `gate_bias` (h),
+//! `b1` (h) when the preprocessing has offsets (`--bias` or `--standardize`). The metadata entry
+//! `cvxnn` holds the JSON of [`ModelMeta`].
+
+use crate::data::preprocess::Preprocess;
+use crate::error::{Error, Result};
+use crate::io::write_atomic;
+use crate::problem::Task;
+use ndarray::{Array1, Array2, Axis};
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelMeta {
+    pub format: String,
+    pub version: String,
+    pub model: String,
+    pub task: Task,
+    pub features: usize,
+    pub preprocess: Preprocess,
+    pub lambda: f64,
+    pub regularizer: String,
+    pub solver: String,
+    pub status: String,
+    pub objective: f64,
+    pub loss: f64,
+    pub penalty: f64,
+    pub grad_norm_sq: f64,
+    pub iterations: usize,
+    pub gates_drawn: usize,
+    pub gates_kept: usize,
+    pub seed: u64,
+    pub data: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub gates: Array2<f64>,
+    pub gate_bias: Array1<f64>,
+    pub w1: Array2<f64>,
+    pub b1: Array1<f64>,
+    pub w2: Array2<f64>,
+    pub meta: ModelMeta,
+}
+
+impl Network {
+    /// Builds the network from convex weights `u` (c, p, d') on preprocessed features and the
+    /// kept gates `g` (d' x p) in the same space.
+    pub fn from_convex(u: &[f64], g: &Array2<f64>, c: usize, meta: ModelMeta) -> Network {
+        let (dp, p) = g.dim();
+        let pre = meta.preprocess.clone();
+        let d = pre.scale.len();
+        let mut units: Vec<(usize, usize, f64)> = Vec::new();
+        for l in 0..c {
+            for i in 0..p {
+                let grp = &u[(l * p + i) * dp..(l * p + i + 1) * dp];
+                let nrm = grp.iter().map(|v| v * v).sum::<f64>().sqrt();
+                if nrm > 0.0 {
+                    units.push((l, i, nrm));
+                }
+            }
+        }
+        let h = units.len();
+        let mut net = Network {
+            gates: Array2::zeros((h, d)),
+            gate_bias: Array1::zeros(h),
+            w1: Array2::zeros((h, d)),
+            b1: Array1::zeros(h),
+            w2: Array2::zeros((c, h)),
+            meta,
+        };
+        for (k, &(l, i, nrm)) in units.iter().enumerate() {
+            let s = nrm.sqrt();
+            let grp: Vec<f64> = u[(l * p + i) * dp..(l * p + i + 1) * dp]
+                .iter()
+                .map(|v| v / s)
+                .collect();
+            let (w, b) = pre.fold(&grp);
+            let (gr, gb) = pre.fold(&g.column(i).to_vec());
+            net.w1.row_mut(k).assign(&Array1::from(w));
+            net.b1[k] = b;
+            net.gates.row_mut(k).assign(&Array1::from(gr));
+            net.gate_bias[k] = gb;
+            net.w2[[l, k]] = s;
+        }
+        net
+    }
+
+    pub fn hidden(&self) -> usize {
+        self.w1.nrows()
+    }
+
+    fn has_offsets(&self) -> bool {
+        let p = &self.meta.preprocess;
+        p.bias || p.shift.iter().any(|&m| m != 0.0)
+    }
+
+    /// Outputs (n x c) for raw inputs x (n x d).
+    pub fn forward(&self, x: &Array2<f64>) -> Result<Array2<f64>> {
+        if x.ncols() != self.meta.features {
+            return Err(Error::shape(
+                "input features",
+                format!("{} (as the model was trained on)", self.meta.features),
+                x.ncols().to_string(),
+            ));
+        }
+        let gate = x.dot(&self.gates.t()) + &self.gate_bias;
+        let mut act = x.dot(&self.w1.t()) + &self.b1;
+        act.zip_mut_with(&gate, |a, &z| {
+            if z <= 0.0 {
+                *a = 0.0
+            }
+        });
+        Ok(act.dot(&self.w2.t()))
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let meta_json = serde_json::to_string(&self.meta).expect("metadata serializes");
+        let bytes = |a: &[f64]| a.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
+        let mut owned: Vec<(&str, Vec<usize>, Vec<u8>)> = vec![
+            (
+                "gates",
+                self.gates.shape().to_vec(),
+                bytes(&self.gates.iter().copied().collect::<Vec<_>>()),
+            ),
+            (
+                "w1",
+                self.w1.shape().to_vec(),
+                bytes(&self.w1.iter().copied().collect::<Vec<_>>()),
+            ),
+            (
+                "w2",
+                self.w2.shape().to_vec(),
+                bytes(&self.w2.iter().copied().collect::<Vec<_>>()),
+            ),
+        ];
+        if self.has_offsets() {
+            owned.push((
+                "gate_bias",
+                vec![self.hidden()],
+                bytes(self.gate_bias.as_slice().unwrap()),
+            ));
+            owned.push((
+                "b1",
+                vec![self.hidden()],
+                bytes(self.b1.as_slice().unwrap()),
+            ));
+        }
+        let views: Vec<(&str, TensorView)> = owned
+            .iter()
+            .map(|(n, s, b)| {
+                (
+                    *n,
+                    TensorView::new(Dtype::F64, s.clone(), b).expect("sizes match"),
+                )
+            })
+            .collect();
+        let info = HashMap::from([("cvxnn".to_string(), meta_json.clone())]);
+        let data = safetensors::serialize(views, Some(info)).map_err(|e| Error::Model {
+            path: path.into(),
+            msg: e.to_string(),
+        })?;
+        write_atomic(path, &data)?;
+        // Human-readable copy of the metadata beside the model.
+        let pretty = serde_json::to_string_pretty(&self.meta).expect("metadata serializes");
+        write_atomic(&path.with_extension("json"), pretty.as_bytes())
+    }
+
+    pub fn load(path: &Path) -> Result<Network> {
+        let bad = |msg: String| Error::Model {
+            path: path.into(),
+            msg,
+        };
+        let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let (_, header) = SafeTensors::read_metadata(&data)
+            .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+        let meta_json = header
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get("cvxnn"))
+            .ok_or_else(|| bad("no cvxnn metadata (not written by cvxnn?)".into()))?;
+        let meta: ModelMeta =
+            serde_json::from_str(meta_json).map_err(|e| bad(format!("bad metadata: {e}")))?;
+        let st = SafeTensors::deserialize(&data).map_err(|e| bad(e.to_string()))?;
+        let get = |name: &str, shape: &[usize]| -> Result<Vec<f64>> {
+            let t = st
+                .tensor(name)
+                .map_err(|_| bad(format!("missing tensor '{name}'")))?;
+            if t.dtype() != Dtype::F64 || t.shape() != shape {
+                return Err(bad(format!(
+                    "tensor '{name}': expected F64 {shape:?}, got {:?} {:?}",
+                    t.dtype(),
+                    t.shape()
+                )));
+            }
+            Ok(t.data()
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+                .collect())
+        };
+        let w2t = st
+            .tensor("w2")
+            .map_err(|_| bad("missing tensor 'w2'".into()))?;
+        let (c, h) = match w2t.shape() {
+            [c, h] => (*c, *h),
+            s => return Err(bad(format!("w2 must be 2-D, got {s:?}"))),
+        };
+        let d = meta.features;
+        let arr = |v: Vec<f64>, r, k| Array2::from_shape_vec((r, k), v).expect("shape checked");
+        let mut net = Network {
+            gates: arr(get("gates", &[h, d])?, h, d),
+            w1: arr(get("w1", &[h, d])?, h, d),
+            w2: arr(get("w2", &[c, h])?, c, h),
+            gate_bias: Array1::zeros(h),
+            b1: Array1::zeros(h),
+            meta,
+        };
+        if net.has_offsets() {
+            net.gate_bias = Array1::from(get("gate_bias", &[h])?);
+            net.b1 = Array1::from(get("b1", &[h])?);
+        }
+        if net.meta.task.outputs() != c {
+            return Err(bad(format!(
+                "w2 has {c} outputs but the task needs {}",
+                net.meta.task.outputs()
+            )));
+        }
+        Ok(net)
+    }
+
+    /// Active hidden units per output, for reporting.
+    pub fn units_per_output(&self) -> Vec<usize> {
+        self.w2
+            .map_axis(Axis(1), |r| r.iter().filter(|&&v| v != 0.0).count())
+            .to_vec()
+    }
+}

@@ -1,0 +1,164 @@
+//! Regularizers R(U) on weights U of shape (c, p, d), stored as c*p contiguous groups of d.
+//! Each one gives its value, its proximal operator and the minimum-norm subgradient of
+//! f + lam R, the optimality measure the solvers stop on.
+
+use crate::real::Real;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Regularizer {
+    /// Group lasso over neurons: sum over (l, i) of ||U_{l,i}||_2 (prunes whole neurons).
+    NeuronGl1,
+    /// Ridge: 0.5 ||U||_F^2.
+    L2,
+    /// No regularization (least squares).
+    None,
+}
+
+fn norm<T: Real>(u: &[T]) -> f64 {
+    u.iter().map(|&a| a.f() * a.f()).sum::<f64>().sqrt()
+}
+
+impl Regularizer {
+    /// R(U).
+    pub fn value<T: Real>(self, u: &[T], d: usize) -> f64 {
+        match self {
+            Regularizer::NeuronGl1 => u.chunks(d).map(norm).sum(),
+            Regularizer::L2 => 0.5 * u.iter().map(|&a| a.f() * a.f()).sum::<f64>(),
+            Regularizer::None => 0.0,
+        }
+    }
+
+    /// In place: u <- prox_{t R}(u) = argmin_z R(z) t + ||z - u||^2 / 2.
+    pub fn prox<T: Real>(self, u: &mut [T], d: usize, t: f64) {
+        match self {
+            Regularizer::NeuronGl1 => {
+                for g in u.chunks_mut(d) {
+                    let nrm = norm(g);
+                    // Group soft-threshold; a zero group stays zero (no division by 0).
+                    let shrink = if nrm > t { 1.0 - t / nrm } else { 0.0 };
+                    let s = T::of(shrink);
+                    g.iter_mut().for_each(|a| *a = *a * s);
+                }
+            }
+            Regularizer::L2 => {
+                let s = T::of(1.0 / (1.0 + t));
+                u.iter_mut().for_each(|a| *a = *a * s);
+            }
+            Regularizer::None => {}
+        }
+    }
+
+    /// ||minimum-norm element of grad f(U) + lam dR(U)||^2, given grad = grad f(U).
+    pub fn min_norm_subgrad_sq<T: Real>(self, u: &[T], grad: &[T], d: usize, lam: f64) -> f64 {
+        match self {
+            Regularizer::NeuronGl1 => u
+                .chunks(d)
+                .zip(grad.chunks(d))
+                .map(|(ug, gg)| {
+                    let un = norm(ug);
+                    if un > 0.0 {
+                        ug.iter()
+                            .zip(gg)
+                            .map(|(&a, &b)| (b.f() + lam * a.f() / un).powi(2))
+                            .sum::<f64>()
+                    } else {
+                        // Subdifferential of lam||.|| at 0 is the lam-ball: project -grad onto it.
+                        let gn = norm(gg);
+                        (gn - lam).max(0.0).powi(2)
+                    }
+                })
+                .sum(),
+            Regularizer::L2 => u
+                .iter()
+                .zip(grad)
+                .map(|(&a, &b)| (b.f() + lam * a.f()).powi(2))
+                .sum(),
+            Regularizer::None => grad.iter().map(|&b| b.f() * b.f()).sum(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    fn rand_vec(r: &mut Rng, n: usize) -> Vec<f64> {
+        (0..n).map(|_| r.normal()).collect()
+    }
+
+    #[test]
+    fn prox_lambda_zero_is_identity() {
+        let mut r = Rng::new(1);
+        for reg in [Regularizer::NeuronGl1, Regularizer::L2, Regularizer::None] {
+            let u = rand_vec(&mut r, 24);
+            let mut v = u.clone();
+            reg.prox(&mut v, 6, 0.0);
+            assert_eq!(u, v, "{reg:?}");
+        }
+    }
+
+    #[test]
+    fn group_prox_zeroes_small_groups_exactly() {
+        let mut r = Rng::new(2);
+        let d = 5;
+        let u = rand_vec(&mut r, 8 * d);
+        let t = 2.0;
+        let mut v = u.clone();
+        Regularizer::NeuronGl1.prox(&mut v, d, t);
+        let mut zeroed = 0;
+        for (a, b) in u.chunks(d).zip(v.chunks(d)) {
+            let na = norm(a);
+            if na <= t {
+                assert!(b.iter().all(|&x| x == 0.0));
+                zeroed += 1;
+            } else {
+                assert!((norm(b) - (na - t)).abs() < 1e-12);
+            }
+        }
+        assert!(
+            zeroed > 0 && zeroed < 8,
+            "test data should exercise both branches: {zeroed}"
+        );
+    }
+
+    #[test]
+    fn prox_is_non_expansive() {
+        let mut r = Rng::new(3);
+        for reg in [Regularizer::NeuronGl1, Regularizer::L2] {
+            for _ in 0..200 {
+                let (a, b) = (rand_vec(&mut r, 12), rand_vec(&mut r, 12));
+                let t = r.uniform() * 3.0;
+                let (mut pa, mut pb) = (a.clone(), b.clone());
+                reg.prox(&mut pa, 4, t);
+                reg.prox(&mut pb, 4, t);
+                let d_in: f64 = a.iter().zip(&b).map(|(x, y)| (x - y).powi(2)).sum();
+                let d_out: f64 = pa.iter().zip(&pb).map(|(x, y)| (x - y).powi(2)).sum();
+                assert!(d_out <= d_in + 1e-12, "{reg:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn prox_minimises_its_objective() {
+        // prox_t(u) beats random nearby points on R(z) t + ||z - u||^2 / 2.
+        let mut r = Rng::new(4);
+        for reg in [Regularizer::NeuronGl1, Regularizer::L2] {
+            let u = rand_vec(&mut r, 9);
+            let t = 0.7;
+            let mut z = u.clone();
+            reg.prox(&mut z, 3, t);
+            let obj = |z: &[f64]| {
+                reg.value(z, 3) * t
+                    + 0.5 * z.iter().zip(&u).map(|(a, b)| (a - b).powi(2)).sum::<f64>()
+            };
+            let best = obj(&z);
+            for _ in 0..500 {
+                let w: Vec<f64> = z.iter().map(|a| a + 0.05 * r.normal()).collect();
+                assert!(obj(&w) >= best - 1e-12, "{reg:?}");
+            }
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! R-FISTA: proximal gradient with FISTA momentum, backtracking and forward-tracking line
+//! search, and gradient-mapping restarts (Mishkin et al. 2022, Sec. 5 and App. C; the rules of
+//! scnn's solver).
+//!
+//! The model is linear in U, so predictions of the extrapolated point V are the same
+//! combination of the predictions of U+ and U: one masked forward per line-search trial and one
+//! gradient each for V and U+ (the latter only for the stopping test) make an iteration.
+
+use super::{IterInfo, Observer, Solution, Status};
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::regularizer::Regularizer;
+use std::time::Instant;
+
+/// R-FISTA settings as the user gives them (defaults from the paper's solver). `check()` turns
+/// them into [`FistaParams`].
+///
+/// | name | default | meaning | valid |
+/// |---|---|---|---|
+/// | lambda | 1e-5 | regularization strength | >= 0 |
+/// | regularizer | neuron-gl1 | R(U) | |
+/// | tol | 1e-6 | stop when squared min-norm subgradient norm <= tol | > 0 |
+/// | max_iters | 10000 | iteration budget | >= 1 |
+/// | step0 | 10 | initial step size | > 0 |
+/// | backtrack | 0.8 | step multiplier on a failed trial | (0, 1) |
+/// | max_backtracks | 50 | failed trials before the fallback step | >= 1 |
+/// | fallback_step | 1e-8 | step taken when the line search gives up | > 0 |
+/// | grow_threshold | 5 | grow the step when the quadratic bound holds this loosely | >= 1 |
+/// | grow_factor | 1.25 | step multiplier on growth | >= 1 |
+#[derive(Debug, Clone)]
+pub struct FistaSettings {
+    pub lambda: f64,
+    pub regularizer: Regularizer,
+    pub tol: f64,
+    pub max_iters: usize,
+    pub step0: f64,
+    pub backtrack: f64,
+    pub max_backtracks: usize,
+    pub fallback_step: f64,
+    pub grow_threshold: f64,
+    pub grow_factor: f64,
+}
+
+impl Default for FistaSettings {
+    fn default() -> Self {
+        FistaSettings {
+            lambda: 1e-5,
+            regularizer: Regularizer::NeuronGl1,
+            tol: 1e-6,
+            max_iters: 10_000,
+            step0: 10.0,
+            backtrack: 0.8,
+            max_backtracks: 50,
+            fallback_step: 1e-8,
+            grow_threshold: 5.0,
+            grow_factor: 1.25,
+        }
+    }
+}
+
+/// Validated settings; fields are read-only so the solver never sees a bad value.
+#[derive(Debug, Clone)]
+pub struct FistaParams(FistaSettings);
+
+impl FistaParams {
+    pub fn get(&self) -> &FistaSettings {
+        &self.0
+    }
+}
+
+impl FistaSettings {
+    pub fn check(self) -> Result<FistaParams> {
+        let bad = |flag, msg: String| Err(Error::param(flag, msg));
+        if !(self.lambda >= 0.0 && self.lambda.is_finite()) {
+            return bad(
+                "--lambda",
+                format!("{} (must be a finite number >= 0)", self.lambda),
+            );
+        }
+        if !(self.tol > 0.0 && self.tol.is_finite()) {
+            return bad("--tol", format!("{} (must be > 0)", self.tol));
+        }
+        if self.max_iters == 0 {
+            return bad("--max-iters", "0 (must be >= 1)".into());
+        }
+        if !(self.step0 > 0.0 && self.step0.is_finite()) {
+            return bad("--step0", format!("{} (must be > 0)", self.step0));
+        }
+        if !(self.backtrack > 0.0 && self.backtrack < 1.0) {
+            return bad(
+                "--backtrack",
+                format!("{} (must be in (0, 1))", self.backtrack),
+            );
+        }
+        if self.max_backtracks == 0 || !(self.fallback_step > 0.0) {
+            return bad(
+                "--max-backtracks",
+                "need >= 1 tries and a positive fallback step".into(),
+            );
+        }
+        if !(self.grow_threshold >= 1.0 && self.grow_factor >= 1.0) {
+            return bad(
+                "--grow-factor",
+                "growth threshold and factor must be >= 1".into(),
+            );
+        }
+        Ok(FistaParams(self))
+    }
+}
+
+/// Minimises f(U) + lam R(U) from `init` (zeros when `None`).
+pub fn solve<B: Backend>(
+    be: &B,
+    params: &FistaParams,
+    init: Option<&[f64]>,
+    obs: &mut dyn Observer,
+) -> Result<Solution> {
+    let s = params.get();
+    let (reg, lam) = (s.regularizer, s.lambda);
+    let dims = be.dims();
+    let start = Instant::now();
+
+    let mut u = match init {
+        Some(w) if w.len() == dims.weights() => be.upload(w)?,
+        Some(w) => {
+            return Err(Error::shape(
+                "initial weights",
+                dims.weights().to_string(),
+                w.len().to_string(),
+            ));
+        }
+        None => be.zeros(dims.weights())?,
+    };
+    let mut pu = be.zeros(dims.preds())?;
+    be.forward(&u, &mut pu)?;
+    let mut gu = be.zeros(dims.weights())?;
+    be.gradient(&pu, &mut gu)?;
+
+    let mut loss = be.loss(&pu)?;
+    let mut pen = be.penalty(reg, &u)?;
+    let mut gnsq = be.subgrad_norm_sq(reg, lam, &u, &gu)?;
+    let f_init = loss + lam * pen;
+
+    // Extrapolated point V, its predictions, loss and gradient; start at U.
+    let mut v = be.zeros(dims.weights())?;
+    be.copy(&u, &mut v)?;
+    let mut pv = be.zeros(dims.preds())?;
+    be.copy(&pu, &mut pv)?;
+    let mut gv = be.zeros(dims.weights())?;
+    be.copy(&gu, &mut gv)?;
+    let mut fv = loss;
+
+    let mut u_new = be.zeros(dims.weights())?;
+    let mut pu_new = be.zeros(dims.preds())?;
+    let mut diff = gu; // reused as scratch for U+ - U, then for grad f(U+)
+
+    let mut eta = s.step0;
+    let mut t = 1.0f64;
+    let mut failures = 0;
+    let mut iterations = 0;
+
+    let info =
+        |k: usize, loss: f64, pen: f64, gnsq: f64, eta: f64, restarted, tries, active| IterInfo {
+            iteration: k,
+            objective: loss + lam * pen,
+            loss,
+            penalty: pen,
+            grad_norm_sq: gnsq,
+            step: eta,
+            restarted,
+            line_search_tries: tries,
+            active,
+            time_s: start.elapsed().as_secs_f64(),
+        };
+    let active = |be: &B, u: &B::Buf, want: bool| -> Result<Option<usize>> {
+        Ok(if want {
+            Some(be.group_norms(u)?.iter().filter(|&&g| g > 0.0).count())
+        } else {
+            None
+        })
+    };
+    let a0 = active(be, &u, obs.wants_detail(0))?;
+    obs.observe(&info(0, loss, pen, gnsq, eta, false, 0, a0));
+
+    let mut status = if gnsq <= s.tol {
+        Status::Converged
+    } else {
+        Status::MaxIterations
+    };
+    while status == Status::MaxIterations && iterations < s.max_iters {
+        // Line search from V: shrink eta until the quadratic upper bound holds.
+        let mut tries = 0;
+        let (f_new, stats) = loop {
+            let st = be.prox_step(reg, lam, eta, &v, &gv, &mut u_new)?;
+            be.forward(&u_new, &mut pu_new)?;
+            let f_new = be.loss(&pu_new)?;
+            tries += 1;
+            if 2.0 * eta * (f_new - fv - st.lin) <= st.sq {
+                break (f_new, st);
+            }
+            if tries >= s.max_backtracks {
+                failures += 1;
+                eta = s.fallback_step;
+                log::warn!("line search failed after {tries} tries; taking step {eta:e}");
+                let st = be.prox_step(reg, lam, eta, &v, &gv, &mut u_new)?;
+                be.forward(&u_new, &mut pu_new)?;
+                break (be.loss(&pu_new)?, st);
+            }
+            eta *= s.backtrack;
+        };
+        let step_used = eta;
+        // Forward tracking: grow the step when the bound held with room to spare.
+        if stats.sq > s.grow_threshold * 2.0 * eta * (f_new - fv - stats.lin) {
+            eta *= s.grow_factor;
+        }
+
+        // Gradient-mapping restart test: <U+ - U, V - U+> > 0.
+        be.copy(&u_new, &mut diff)?;
+        be.axpby(-1.0, &u, 1.0, &mut diff)?; // diff = U+ - U
+        be.axpby(-1.0, &u_new, 1.0, &mut v)?; // v = V - U+ (V is rebuilt below)
+        let restart = be.dot(&diff, &v)? > 0.0;
+
+        if restart {
+            t = 1.0;
+            be.copy(&u_new, &mut v)?;
+            be.copy(&pu_new, &mut pv)?;
+        } else {
+            let t_new = (1.0 + (1.0 + 4.0 * t * t).sqrt()) / 2.0;
+            let m = (t - 1.0) / t_new;
+            t = t_new;
+            // V = U+ + m (U+ - U), and the same for the (linear) predictions.
+            be.copy(&u_new, &mut v)?;
+            be.axpby(m, &diff, 1.0, &mut v)?;
+            be.copy(&pu_new, &mut pv)?;
+            be.axpby(-m, &pu, 1.0 + m, &mut pv)?;
+        }
+        std::mem::swap(&mut u, &mut u_new);
+        std::mem::swap(&mut pu, &mut pu_new);
+        iterations += 1;
+
+        // Stopping test at U+ (= u now): needs grad f(U+).
+        loss = f_new;
+        pen = be.penalty(reg, &u)?;
+        be.gradient(&pu, &mut diff)?;
+        gnsq = be.subgrad_norm_sq(reg, lam, &u, &diff)?;
+
+        // Gradient at the new V: free after a restart (V = U+), one adjoint product otherwise.
+        if restart {
+            std::mem::swap(&mut gv, &mut diff);
+            fv = loss;
+        } else {
+            be.gradient(&pv, &mut gv)?;
+            fv = be.loss(&pv)?;
+        }
+
+        let objective = loss + lam * pen;
+        if gnsq <= s.tol {
+            status = Status::Converged;
+        } else if !objective.is_finite() || (f_init > 0.0 && objective > 1000.0 * f_init) {
+            status = Status::Diverged;
+        }
+        let a = active(
+            be,
+            &u,
+            obs.wants_detail(iterations) || status != Status::MaxIterations,
+        )?;
+        obs.observe(&info(
+            iterations, loss, pen, gnsq, step_used, restart, tries, a,
+        ));
+    }
+
+    Ok(Solution {
+        weights: be.download(&u)?,
+        status,
+        iterations,
+        objective: loss + lam * pen,
+        loss,
+        penalty: pen,
+        grad_norm_sq: gnsq,
+        step: eta,
+        line_search_failures: failures,
+        time_s: start.elapsed().as_secs_f64(),
+    })
+}

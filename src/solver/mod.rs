@@ -1,0 +1,48 @@
+//! Solvers, written once over any [`Backend`](crate::backend::Backend). A solver computes
+//! iterates and reports them to an [`Observer`]; it never prints.
+
+pub mod fista;
+pub mod observer;
+
+pub use fista::{FistaParams, FistaSettings, solve};
+pub use observer::{IterInfo, Observer};
+
+use serde::{Deserialize, Serialize};
+
+/// How a solve ended. Not converging is a status, not an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    /// The squared minimum-norm subgradient norm reached the tolerance.
+    Converged,
+    /// The iteration budget ran out first.
+    MaxIterations,
+    /// The objective grew past 1000x its initial value.
+    Diverged,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Converged => "Converged",
+            Status::MaxIterations => "MaxIterations",
+            Status::Diverged => "Diverged",
+        })
+    }
+}
+
+/// The result of a solve: weights (c, p, d) on the host plus what the solver knows of them.
+#[derive(Debug, Clone)]
+pub struct Solution {
+    pub weights: Vec<f64>,
+    pub status: Status,
+    pub iterations: usize,
+    pub objective: f64,
+    pub loss: f64,
+    pub penalty: f64,
+    pub grad_norm_sq: f64,
+    /// Step size at the end (useful for warm starts).
+    pub step: f64,
+    /// Line searches that hit the try limit and took the tiny fallback step.
+    pub line_search_failures: usize,
+    pub time_s: f64,
+}

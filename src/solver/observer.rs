@@ -1,0 +1,43 @@
+//! What a solver reports each iteration, and the trait that receives it.
+
+/// One iteration's state. `active` is filled only on iterations the observer asked details for.
+#[derive(Debug, Clone)]
+pub struct IterInfo {
+    pub iteration: usize,
+    pub objective: f64,
+    pub loss: f64,
+    pub penalty: f64,
+    pub grad_norm_sq: f64,
+    pub step: f64,
+    pub restarted: bool,
+    pub line_search_tries: usize,
+    pub active: Option<usize>,
+    pub time_s: f64,
+}
+
+pub trait Observer {
+    /// Whether iteration `k` wants `active` computed (a small read-back of the group norms).
+    fn wants_detail(&self, _k: usize) -> bool {
+        false
+    }
+    fn observe(&mut self, info: &IterInfo);
+}
+
+/// Keeps every iteration (tests, plots).
+#[derive(Default)]
+pub struct Recorder {
+    pub history: Vec<IterInfo>,
+}
+
+impl Observer for Recorder {
+    fn observe(&mut self, info: &IterInfo) {
+        self.history.push(info.clone());
+    }
+}
+
+/// Ignores everything.
+pub struct Silent;
+
+impl Observer for Silent {
+    fn observe(&mut self, _: &IterInfo) {}
+}

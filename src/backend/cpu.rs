@@ -3,7 +3,7 @@
 //! bits select and sum Z's entries per output, so the n x (c p) matrix is never formed beyond B
 //! rows. Row ranges run on scoped threads; each thread owns its block buffers.
 
-use super::{Backend, Dims, StepStats};
+use super::{Backend, Dims};
 use crate::error::Result;
 use crate::mask::BitMask;
 use crate::real::Real;
@@ -179,6 +179,13 @@ impl<T: Real> Backend for CpuBackend<T> {
         Ok(x.iter().zip(y).map(|(&a, &b)| a.f() * b.f()).sum())
     }
 
+    fn dist_sq(&self, x: &Vec<T>, y: &Vec<T>) -> Result<f64> {
+        Ok(x.iter()
+            .zip(y)
+            .map(|(&a, &b)| (a.f() - b.f()).powi(2))
+            .sum())
+    }
+
     fn forward(&self, u: &Vec<T>, preds: &mut Vec<T>) -> Result<()> {
         let ranges = self.ranges();
         let c = self.dims.c;
@@ -250,19 +257,13 @@ impl<T: Real> Backend for CpuBackend<T> {
         v: &Vec<T>,
         grad: &Vec<T>,
         out: &mut Vec<T>,
-    ) -> Result<StepStats> {
+    ) -> Result<f64> {
         let e = T::of(eta);
         out.iter_mut()
             .zip(v.iter().zip(grad))
             .for_each(|(o, (&a, &g))| *o = a - e * g);
         reg.prox(out, self.dims.d, eta * lam);
-        let (mut lin, mut sq) = (0.0, 0.0);
-        for ((&o, &a), &g) in out.iter().zip(v).zip(grad) {
-            let diff = o.f() - a.f();
-            lin += diff * g.f();
-            sq += diff * diff;
-        }
-        Ok(StepStats { lin, sq })
+        self.dist_sq(out, v)
     }
 
     fn penalty(&self, reg: Regularizer, u: &Vec<T>) -> Result<f64> {

@@ -33,15 +33,6 @@ impl Dims {
     }
 }
 
-/// Scalars a proximal trial step returns in one read-back.
-#[derive(Debug, Clone, Copy)]
-pub struct StepStats {
-    /// <U+ - V, grad f(V)>
-    pub lin: f64,
-    /// ||U+ - V||^2
-    pub sq: f64,
-}
-
 pub trait Backend {
     type Buf;
 
@@ -56,6 +47,8 @@ pub trait Backend {
     /// y <- a x + b y
     fn axpby(&self, a: f64, x: &Self::Buf, b: f64, y: &mut Self::Buf) -> Result<()>;
     fn dot(&self, x: &Self::Buf, y: &Self::Buf) -> Result<f64>;
+    /// ||x - y||^2, without cancellation (the line search's curvature term).
+    fn dist_sq(&self, x: &Self::Buf, y: &Self::Buf) -> Result<f64>;
 
     /// preds <- sum_i D_i X U_{l,i} for every output l (masked product fused with the sum over gates).
     fn forward(&self, u: &Self::Buf, preds: &mut Self::Buf) -> Result<()>;
@@ -64,7 +57,7 @@ pub trait Backend {
     /// grad_{l,i} <- X^T D_i (preds - Y)_l / (n c): the adjoint of `forward` applied to the residual.
     fn gradient(&self, preds: &Self::Buf, grad: &mut Self::Buf) -> Result<()>;
 
-    /// out <- prox_{eta lam R}(v - eta grad); returns <out - v, grad> and ||out - v||^2.
+    /// out <- prox_{eta lam R}(v - eta grad); returns ||out - v||^2.
     fn prox_step(
         &self,
         reg: Regularizer,
@@ -73,7 +66,7 @@ pub trait Backend {
         v: &Self::Buf,
         grad: &Self::Buf,
         out: &mut Self::Buf,
-    ) -> Result<StepStats>;
+    ) -> Result<f64>;
     /// R(u)
     fn penalty(&self, reg: Regularizer, u: &Self::Buf) -> Result<f64>;
     /// Squared norm of the minimum-norm subgradient of f + lam R at u, given grad = grad f(u).

@@ -1,0 +1,304 @@
+//! R-FISTA against independent references: the closed-form ridge solution, the group-lasso
+//! optimality conditions, and honest statuses recomputed from the returned weights.
+
+mod common;
+
+use common::*;
+use cvxnn::backend::cpu::CpuOptions;
+use cvxnn::regularizer::Regularizer;
+use cvxnn::solver::observer::{Recorder, Silent};
+use cvxnn::solver::{FistaSettings, Status, solve};
+use ndarray::Array2;
+
+/// Solves A w = b by Gaussian elimination with partial pivoting (A small, dense, nonsingular).
+fn linsolve(mut a: Array2<f64>, mut b: Vec<f64>) -> Vec<f64> {
+    let m = b.len();
+    for k in 0..m {
+        let piv = (k..m)
+            .max_by(|&i, &j| a[[i, k]].abs().total_cmp(&a[[j, k]].abs()))
+            .unwrap();
+        for j in 0..m {
+            a.swap([k, j], [piv, j]);
+        }
+        b.swap(k, piv);
+        for i in k + 1..m {
+            let f = a[[i, k]] / a[[k, k]];
+            for j in k..m {
+                a[[i, j]] -= f * a[[k, j]];
+            }
+            b[i] -= f * b[k];
+        }
+    }
+    let mut x = vec![0.0; m];
+    for k in (0..m).rev() {
+        let s: f64 = (k + 1..m).map(|j| a[[k, j]] * x[j]).sum();
+        x[k] = (b[k] - s) / a[[k, k]];
+    }
+    x
+}
+
+/// Per-group norms of a (c, p, d) vector.
+fn group_norms(u: &[f64], d: usize) -> Vec<f64> {
+    u.chunks(d)
+        .map(|g| g.iter().map(|v| v * v).sum::<f64>().sqrt())
+        .collect()
+}
+
+#[test]
+fn ridge_matches_closed_form_of_expanded_design() {
+    for (seed, (n, d, p, c)) in [
+        (1u64, (60, 4, 6, 2)),
+        (2, (45, 3, 9, 1)),
+        (3, (80, 5, 5, 3)),
+    ] {
+        let prob = problem(n, d, p, c, seed);
+        let p = prob.g.ncols();
+        let lam = 1e-3;
+        let dm = d_matrix(&prob.x, &prob.g);
+        // Expanded design A = [D_1 X, ..., D_p X], columns ordered (i, j) like U_{l,i,j}.
+        let mut a = Array2::<f64>::zeros((n, p * d));
+        for r in 0..n {
+            for i in 0..p {
+                for j in 0..d {
+                    a[[r, i * d + j]] = dm[[r, i]] * prob.x[[r, j]];
+                }
+            }
+        }
+        let nc = (n * c) as f64;
+        let mut h = a.t().dot(&a) / nc;
+        for k in 0..p * d {
+            h[[k, k]] += lam;
+        }
+        let mut want = Vec::new();
+        for l in 0..c {
+            let rhs = a.t().dot(&prob.y.column(l)) / nc;
+            want.extend(linsolve(h.clone(), rhs.to_vec()));
+        }
+        let params = FistaSettings {
+            lambda: lam,
+            regularizer: Regularizer::L2,
+            tol: 1e-20,
+            max_iters: 50_000,
+            ..Default::default()
+        }
+        .check()
+        .unwrap();
+        let sol = solve(
+            &cpu64(&prob, CpuOptions::default()),
+            &params,
+            None,
+            &mut Silent,
+        )
+        .unwrap();
+        assert_eq!(
+            sol.status,
+            Status::Converged,
+            "seed {seed}: {} iterations",
+            sol.iterations
+        );
+        let e = rel_diff(&sol.weights, &want);
+        assert!(e < 1e-6, "seed {seed}: ridge solution rel diff {e:e}");
+    }
+}
+
+#[test]
+fn group_lasso_solution_satisfies_optimality_conditions() {
+    let prob = problem(120, 6, 30, 3, 7);
+    let d = 6;
+    let zero = vec![0.0; 3 * prob.g.ncols() * d];
+    let g0 = naive_gradient(&prob.x, &prob.g, &prob.y, &zero);
+    let lam = 0.3 * group_norms(&g0, d).iter().fold(0.0f64, |m, &v| m.max(v));
+    let tol = 1e-14;
+    let params = FistaSettings {
+        lambda: lam,
+        tol,
+        max_iters: 100_000,
+        ..Default::default()
+    }
+    .check()
+    .unwrap();
+    let sol = solve(
+        &cpu64(&prob, CpuOptions::default()),
+        &params,
+        None,
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(sol.status, Status::Converged);
+    let grad = naive_gradient(&prob.x, &prob.g, &prob.y, &sol.weights);
+    let (mut active, mut inactive) = (0, 0);
+    for (ug, gg) in sol.weights.chunks(d).zip(grad.chunks(d)) {
+        let un = ug.iter().map(|v| v * v).sum::<f64>().sqrt();
+        if un > 0.0 {
+            active += 1;
+            let r: f64 = ug
+                .iter()
+                .zip(gg)
+                .map(|(u, g)| (g + lam * u / un).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            assert!(r <= tol.sqrt() * 1.01, "active group residual {r:e}");
+        } else {
+            inactive += 1;
+            let gn = gg.iter().map(|v| v * v).sum::<f64>().sqrt();
+            assert!(
+                gn <= lam + tol.sqrt(),
+                "inactive group gradient {gn:e} > lam {lam:e}"
+            );
+        }
+    }
+    assert!(
+        active > 0 && inactive > 0,
+        "lam should leave both kinds: {active} active, {inactive} inactive"
+    );
+}
+
+#[test]
+fn status_is_honest() {
+    let prob = problem(90, 5, 20, 2, 11);
+    let d = 5;
+    let be = cpu64(&prob, CpuOptions::default());
+    let lam = 1e-3;
+    let reg = Regularizer::NeuronGl1;
+    let zero_obj = naive_loss(
+        &prob.x,
+        &prob.g,
+        &prob.y,
+        &vec![0.0; 2 * prob.g.ncols() * d],
+    );
+
+    let params = FistaSettings {
+        lambda: lam,
+        ..Default::default()
+    }
+    .check()
+    .unwrap();
+    let mut rec = Recorder::default();
+    let sol = solve(&be, &params, None, &mut rec).unwrap();
+    assert_eq!(sol.status, Status::Converged);
+    // Recompute everything from the returned weights alone.
+    let grad = naive_gradient(&prob.x, &prob.g, &prob.y, &sol.weights);
+    let gnsq = reg.min_norm_subgrad_sq(&sol.weights, &grad, d, lam);
+    assert!(
+        gnsq <= 1e-6,
+        "claimed Converged but subgradient norm^2 is {gnsq:e}"
+    );
+    assert!((gnsq - sol.grad_norm_sq).abs() <= 1e-10 * gnsq.max(1e-12));
+    let obj =
+        naive_loss(&prob.x, &prob.g, &prob.y, &sol.weights) + lam * reg.value(&sol.weights, d);
+    assert!(
+        (obj - sol.objective).abs() <= 1e-10 * obj,
+        "objective {obj} vs reported {}",
+        sol.objective
+    );
+    assert!(group_norms(&sol.weights, d).iter().any(|&v| v > 0.0));
+    assert!(
+        sol.objective < zero_obj,
+        "{} !< zero model {zero_obj}",
+        sol.objective
+    );
+    assert_eq!(rec.history.len(), sol.iterations + 1);
+    assert_eq!(rec.history[0].iteration, 0);
+    assert!((rec.history[0].objective - zero_obj).abs() < 1e-12);
+
+    let params = FistaSettings {
+        lambda: lam,
+        max_iters: 2,
+        ..Default::default()
+    }
+    .check()
+    .unwrap();
+    let sol = solve(&be, &params, None, &mut Silent).unwrap();
+    assert_eq!((sol.status, sol.iterations), (Status::MaxIterations, 2));
+    let grad = naive_gradient(&prob.x, &prob.g, &prob.y, &sol.weights);
+    assert!(reg.min_norm_subgrad_sq(&sol.weights, &grad, d, lam) > 1e-6);
+}
+
+#[test]
+fn warm_start_from_solution_converges_at_once() {
+    let prob = problem(70, 4, 12, 2, 13);
+    let be = cpu64(&prob, CpuOptions::default());
+    let params = FistaSettings {
+        lambda: 1e-3,
+        tol: 1e-10,
+        ..Default::default()
+    }
+    .check()
+    .unwrap();
+    let sol = solve(&be, &params, None, &mut Silent).unwrap();
+    let again = solve(&be, &params, Some(&sol.weights), &mut Silent).unwrap();
+    assert_eq!((again.status, again.iterations), (Status::Converged, 0));
+}
+
+#[test]
+fn f32_and_f64_reach_the_same_objective() {
+    for seed in [21u64, 22] {
+        let prob = problem(150, 8, 25, 3, seed);
+        let params = FistaSettings {
+            lambda: 1e-3,
+            tol: 1e-8,
+            ..Default::default()
+        }
+        .check()
+        .unwrap();
+        let a = solve(
+            &cpu64(&prob, CpuOptions::default()),
+            &params,
+            None,
+            &mut Silent,
+        )
+        .unwrap();
+        let b = solve(
+            &cpu32(&prob, CpuOptions::default()),
+            &params,
+            None,
+            &mut Silent,
+        )
+        .unwrap();
+        let rel = (a.objective - b.objective).abs() / a.objective;
+        assert!(
+            rel < 1e-4,
+            "seed {seed}: f64 {} vs f32 {} ({:?})",
+            a.objective,
+            b.objective,
+            b.status
+        );
+    }
+}
+
+#[test]
+fn invalid_settings_are_rejected_with_the_flag_named() {
+    for (s, flag) in [
+        (
+            FistaSettings {
+                lambda: -1.0,
+                ..Default::default()
+            },
+            "--lambda",
+        ),
+        (
+            FistaSettings {
+                lambda: f64::NAN,
+                ..Default::default()
+            },
+            "--lambda",
+        ),
+        (
+            FistaSettings {
+                tol: 0.0,
+                ..Default::default()
+            },
+            "--tol",
+        ),
+        (
+            FistaSettings {
+                max_iters: 0,
+                ..Default::default()
+            },
+            "--max-iters",
+        ),
+    ] {
+        let e = s.check().unwrap_err().to_string();
+        assert!(e.contains(flag), "{e}");
+    }
+}

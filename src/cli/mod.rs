@@ -51,7 +51,7 @@ pub struct DataArgs {
     #[arg(long, value_enum, default_value = "auto")]
     task: TaskChoice,
     /// Fraction of rows held out for testing when there is no --test-data (0 trains on all rows).
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 0.2)]
     test_fraction: f64,
 }
 

@@ -17,19 +17,19 @@ pub struct TrainArgs {
     #[command(flatten)]
     problem: ProblemArgs,
     /// Regularization strength lam (>= 0).
-    #[arg(long = "lambda", default_value_t = FistaSettings::default().lambda)]
+    #[arg(long = "lambda", allow_hyphen_values = true, default_value_t = FistaSettings::default().lambda)]
     lambda: f64,
     /// Regularizer R(U).
     #[arg(long, value_enum, default_value = "neuron-gl1")]
     regularizer: Regularizer,
     /// Stop when the squared norm of the minimum-norm subgradient is <= tol.
-    #[arg(long, default_value_t = FistaSettings::default().tol)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = FistaSettings::default().tol)]
     tol: f64,
     /// Iteration budget.
     #[arg(long, default_value_t = FistaSettings::default().max_iters)]
     max_iters: usize,
     /// Initial R-FISTA step size.
-    #[arg(long, default_value_t = FistaSettings::default().step0)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = FistaSettings::default().step0)]
     step0: f64,
     /// Floating-point precision of the CPU solve.
     #[arg(long, value_enum, default_value = "f64")]

@@ -1,0 +1,248 @@
+//! End to end on the bundled digits: accuracy with the defaults, the saved file recomputed by
+//! hand against the convex model, and `cvxnn predict` against the in-memory network.
+
+mod common;
+
+use common::rel_diff;
+use cvxnn::backend::cpu::{CpuBackend, CpuOptions};
+use cvxnn::data::{self, LoadOptions};
+use cvxnn::gates;
+use cvxnn::model::Network;
+use cvxnn::solver::observer::Silent;
+use cvxnn::solver::{FistaSettings, Status};
+use cvxnn::train::{self, Precision, ProblemConfig};
+use ndarray::Array2;
+use safetensors::SafeTensors;
+use std::process::Command;
+
+/// Convex-model predictions sum_i D_i X U_i for preprocessed rows x (patterns from the kept gates).
+fn convex_predictions(x: &Array2<f64>, g: &Array2<f64>, u: &[f64], c: usize) -> Vec<f64> {
+    let mask = gates::patterns(x, g);
+    let zeros = Array2::zeros((x.nrows(), c));
+    let be = CpuBackend::<f64>::new(x, &zeros, mask, CpuOptions::default());
+    common::backend_forward(&be, u)
+}
+
+/// The network computed from the file's tensors alone, with plain loops.
+fn forward_from_file(bytes: &[u8], x: &Array2<f64>) -> Vec<f64> {
+    let st = SafeTensors::deserialize(bytes).unwrap();
+    let read = |name: &str| -> (Vec<usize>, Vec<f64>) {
+        let t = st.tensor(name).unwrap();
+        let v = t
+            .data()
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        (t.shape().to_vec(), v)
+    };
+    let (gs, gates) = read("gates");
+    let (_, w1) = read("w1");
+    let (w2s, w2) = read("w2");
+    let (h, d, c) = (gs[0], gs[1], w2s[0]);
+    assert_eq!(
+        st.names().len(),
+        3,
+        "no offsets expected with the default preprocessing"
+    );
+    let mut out = vec![0.0; x.nrows() * c];
+    for r in 0..x.nrows() {
+        for k in 0..h {
+            let z: f64 = (0..d).map(|j| x[[r, j]] * gates[k * d + j]).sum();
+            if z > 0.0 {
+                let a: f64 = (0..d).map(|j| x[[r, j]] * w1[k * d + j]).sum();
+                for l in 0..c {
+                    out[r * c + l] += w2[l * h + k] * a;
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn default_digits_run_is_accurate_and_the_saved_network_is_exact() {
+    let cfg = ProblemConfig::default();
+    let params = FistaSettings::default().check().unwrap();
+    let prep = train::prepare(&cfg).unwrap();
+    let sol = train::solve_cpu(
+        &prep,
+        &params,
+        Precision::F64,
+        CpuOptions::default(),
+        None,
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(sol.status, Status::Converged);
+    let c = prep.task.outputs();
+    let net = Network::from_convex(
+        &sol.weights,
+        &prep.kept_gates(),
+        c,
+        train::meta(&prep, &cfg, &params, &sol),
+    );
+    let scores = train::score(&net, &prep).unwrap();
+    let acc = scores.test.unwrap();
+    assert!(acc >= 0.95, "default test accuracy {acc}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    net.save(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    for ds in [&prep.train, prep.test.as_ref().unwrap()] {
+        let want = convex_predictions(&prep.pre.apply(&ds.x), &prep.kept_gates(), &sol.weights, c);
+        let got = forward_from_file(&bytes, &ds.x);
+        let e = rel_diff(&got, &want);
+        assert!(
+            e < 1e-5,
+            "{}: file network vs convex model rel diff {e:e}",
+            ds.name
+        );
+    }
+    // Reloading through the library gives the same outputs.
+    let back = Network::load(&path).unwrap();
+    let e = rel_diff(
+        back.forward(&prep.train.x).unwrap().as_slice().unwrap(),
+        net.forward(&prep.train.x).unwrap().as_slice().unwrap(),
+    );
+    assert_eq!(e, 0.0);
+    assert!(path.with_extension("json").exists());
+}
+
+#[test]
+fn cli_train_then_predict_matches_in_memory_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.safetensors");
+    let preds = dir.path().join("p.csv");
+    let exe = env!("CARGO_BIN_EXE_cvxnn");
+    let out = Command::new(exe)
+        .args(["train", "--json", "--quiet", "--gates", "60", "--out"])
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "objective",
+        "loss",
+        "penalty",
+        "grad_norm_sq",
+        "iterations",
+        "status",
+        "train_accuracy",
+        "test_accuracy",
+        "active_neurons",
+        "gates",
+        "time_s",
+    ] {
+        assert!(summary.get(key).is_some(), "--json lacks {key}: {summary}");
+    }
+    let out = Command::new(exe)
+        .args(["predict", "--json", "--model"])
+        .arg(&model)
+        .arg("--out")
+        .arg(&preds)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The same problem through the library.
+    let cfg = ProblemConfig {
+        gates: 60,
+        ..Default::default()
+    };
+    let params = FistaSettings::default().check().unwrap();
+    let prep = train::prepare(&cfg).unwrap();
+    let sol = train::solve_cpu(
+        &prep,
+        &params,
+        Precision::F64,
+        CpuOptions::default(),
+        None,
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(
+        summary["iterations"].as_u64().unwrap() as usize,
+        sol.iterations
+    );
+    let net = Network::from_convex(
+        &sol.weights,
+        &prep.kept_gates(),
+        prep.task.outputs(),
+        train::meta(&prep, &cfg, &params, &sol),
+    );
+    let (all, _) = data::load("digits", &LoadOptions::default()).unwrap();
+    let want = prep.task.decide(&net.forward(&all.x).unwrap());
+    let got: Vec<f64> = std::fs::read_to_string(&preds)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(got, want);
+    let test_acc = summary["test_accuracy"].as_f64().unwrap();
+    assert!((test_acc - train::score(&net, &prep).unwrap().test.unwrap()).abs() < 1e-12);
+}
+
+/// Writes a CSV of generated data (label last) and trains on it through the pipeline; the
+/// network must reproduce the convex model's predictions on raw inputs, offsets included.
+fn train_csv(labels: impl Fn(&[f64], &mut cvxnn::rng::Rng) -> f64, scaling: cvxnn::data::preprocess::Scaling, bias: bool) -> (train::Prepared, Network) {
+    let mut rng = cvxnn::rng::Rng::new(5);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.csv");
+    let mut text = String::from("a,b,c,d,label\n");
+    for _ in 0..150 {
+        let x: Vec<f64> = (0..4).map(|j| 3.0 + j as f64 * rng.normal()).collect();
+        let y = labels(&x, &mut rng);
+        text.push_str(&format!("{},{},{},{},{}\n", x[0], x[1], x[2], x[3], y));
+    }
+    std::fs::write(&path, text).unwrap();
+    let cfg = ProblemConfig { data: path.display().to_string(), gates: 30, scaling, bias, ..Default::default() };
+    let params = FistaSettings { lambda: 1e-4, ..Default::default() }.check().unwrap();
+    let prep = train::prepare(&cfg).unwrap();
+    let sol = train::solve_cpu(&prep, &params, Precision::F64, CpuOptions::default(), None, &mut Silent).unwrap();
+    let c = prep.task.outputs();
+    let net = Network::from_convex(&sol.weights, &prep.kept_gates(), c, train::meta(&prep, &cfg, &params, &sol));
+    let saved = dir.path().join("m.safetensors");
+    net.save(&saved).unwrap();
+    let net = Network::load(&saved).unwrap();
+    for ds in [&prep.train, prep.test.as_ref().unwrap()] {
+        let want = convex_predictions(&prep.pre.apply(&ds.x), &prep.kept_gates(), &sol.weights, c);
+        let got = net.forward(&ds.x).unwrap();
+        let e = rel_diff(got.as_slice().unwrap(), &want);
+        assert!(e < 1e-5, "{scaling:?} bias {bias}: rel diff {e:e}");
+    }
+    (prep, net)
+}
+
+#[test]
+fn binary_classification_with_standardize_and_bias_folds_offsets() {
+    use cvxnn::data::preprocess::Scaling;
+    let (prep, net) = train_csv(|x, _| if x[1] + x[2] > 7.0 { 7.0 } else { 3.0 }, Scaling::Standardize, true);
+    assert_eq!(prep.task.outputs(), 1);
+    assert_eq!(prep.x.ncols(), 5, "bias column appended");
+    let pred = prep.task.decide(&net.forward(&prep.train.x).unwrap());
+    assert!(pred.iter().all(|&v| v == 3.0 || v == 7.0));
+    let acc = train::score(&net, &prep).unwrap().train.unwrap();
+    assert!(acc > 0.9, "train accuracy {acc}");
+}
+
+#[test]
+fn regression_targets_give_mse() {
+    use cvxnn::data::preprocess::Scaling;
+    let (prep, net) = train_csv(|x, r| (x[0] - 3.0).max(0.0) + 0.5 * x[3] + 0.01 * r.normal(), Scaling::Unitize, true);
+    assert!(!prep.task.is_classification());
+    let mse = train::score(&net, &prep).unwrap().train.unwrap();
+    let cvxnn::data::Labels::Column(y) = &prep.train.labels else { panic!() };
+    let mean = y.iter().sum::<f64>() / y.len() as f64;
+    let var = y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / y.len() as f64;
+    assert!(mse < 0.1 * var, "train mse {mse} vs target variance {var}");
+}

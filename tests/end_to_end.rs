@@ -194,7 +194,11 @@ fn cli_train_then_predict_matches_in_memory_model() {
 
 /// Writes a CSV of generated data (label last) and trains on it through the pipeline; the
 /// network must reproduce the convex model's predictions on raw inputs, offsets included.
-fn train_csv(labels: impl Fn(&[f64], &mut cvxnn::rng::Rng) -> f64, scaling: cvxnn::data::preprocess::Scaling, bias: bool) -> (train::Prepared, Network) {
+fn train_csv(
+    labels: impl Fn(&[f64], &mut cvxnn::rng::Rng) -> f64,
+    scaling: cvxnn::data::preprocess::Scaling,
+    bias: bool,
+) -> (train::Prepared, Network) {
     let mut rng = cvxnn::rng::Rng::new(5);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.csv");
@@ -205,12 +209,36 @@ fn train_csv(labels: impl Fn(&[f64], &mut cvxnn::rng::Rng) -> f64, scaling: cvxn
         text.push_str(&format!("{},{},{},{},{}\n", x[0], x[1], x[2], x[3], y));
     }
     std::fs::write(&path, text).unwrap();
-    let cfg = ProblemConfig { data: path.display().to_string(), gates: 30, scaling, bias, ..Default::default() };
-    let params = FistaSettings { lambda: 1e-4, ..Default::default() }.check().unwrap();
+    let cfg = ProblemConfig {
+        data: path.display().to_string(),
+        gates: 30,
+        scaling,
+        bias,
+        ..Default::default()
+    };
+    let params = FistaSettings {
+        lambda: 1e-4,
+        ..Default::default()
+    }
+    .check()
+    .unwrap();
     let prep = train::prepare(&cfg).unwrap();
-    let sol = train::solve_cpu(&prep, &params, Precision::F64, CpuOptions::default(), None, &mut Silent).unwrap();
+    let sol = train::solve_cpu(
+        &prep,
+        &params,
+        Precision::F64,
+        CpuOptions::default(),
+        None,
+        &mut Silent,
+    )
+    .unwrap();
     let c = prep.task.outputs();
-    let net = Network::from_convex(&sol.weights, &prep.kept_gates(), c, train::meta(&prep, &cfg, &params, &sol));
+    let net = Network::from_convex(
+        &sol.weights,
+        &prep.kept_gates(),
+        c,
+        train::meta(&prep, &cfg, &params, &sol),
+    );
     let saved = dir.path().join("m.safetensors");
     net.save(&saved).unwrap();
     let net = Network::load(&saved).unwrap();
@@ -226,7 +254,11 @@ fn train_csv(labels: impl Fn(&[f64], &mut cvxnn::rng::Rng) -> f64, scaling: cvxn
 #[test]
 fn binary_classification_with_standardize_and_bias_folds_offsets() {
     use cvxnn::data::preprocess::Scaling;
-    let (prep, net) = train_csv(|x, _| if x[1] + x[2] > 7.0 { 7.0 } else { 3.0 }, Scaling::Standardize, true);
+    let (prep, net) = train_csv(
+        |x, _| if x[1] + x[2] > 7.0 { 7.0 } else { 3.0 },
+        Scaling::Standardize,
+        true,
+    );
     assert_eq!(prep.task.outputs(), 1);
     assert_eq!(prep.x.ncols(), 5, "bias column appended");
     let pred = prep.task.decide(&net.forward(&prep.train.x).unwrap());
@@ -238,10 +270,16 @@ fn binary_classification_with_standardize_and_bias_folds_offsets() {
 #[test]
 fn regression_targets_give_mse() {
     use cvxnn::data::preprocess::Scaling;
-    let (prep, net) = train_csv(|x, r| (x[0] - 3.0).max(0.0) + 0.5 * x[3] + 0.01 * r.normal(), Scaling::Unitize, true);
+    let (prep, net) = train_csv(
+        |x, r| (x[0] - 3.0).max(0.0) + 0.5 * x[3] + 0.01 * r.normal(),
+        Scaling::Unitize,
+        true,
+    );
     assert!(!prep.task.is_classification());
     let mse = train::score(&net, &prep).unwrap().train.unwrap();
-    let cvxnn::data::Labels::Column(y) = &prep.train.labels else { panic!() };
+    let cvxnn::data::Labels::Column(y) = &prep.train.labels else {
+        panic!()
+    };
     let mean = y.iter().sum::<f64>() / y.len() as f64;
     let var = y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / y.len() as f64;
     assert!(mse < 0.1 * var, "train mse {mse} vs target variance {var}");

@@ -29,6 +29,10 @@ pub enum Error {
     InvalidParam { flag: &'static str, msg: String },
     #[error("invalid data: {0}")]
     Data(String),
+    #[error("GPU: {0}")]
+    Device(String),
+    #[error("no GPU adapter: {0}")]
+    NoAdapter(String),
     #[error("model file {path}: {msg}")]
     Model { path: PathBuf, msg: String },
 }

@@ -36,19 +36,15 @@ macro_rules! backend_suite {
                     let prob = problem(n, d, p, c, 10 + k as u64);
                     let u = rand_weights(c * prob.g.ncols() * d, 1);
                     let want = naive_forward(&prob.x, &prob.g, &u, c);
-                    for opts in [
-                        CpuOptions::default(),
-                        CpuOptions {
-                            threads: 2,
-                            block_rows: 16,
-                        },
-                    ] {
-                        let be = ($make)(&prob, opts);
+                    for small in [false, true] {
+                        let Some(be) = ($make)(&prob, small) else {
+                            return;
+                        };
                         let got = backend_forward(&be, &u);
                         let e = rel_diff(&got, want.as_slice().unwrap());
                         assert!(
                             e < $tol,
-                            "shape {:?} {opts:?}: rel diff {e:e}",
+                            "shape {:?} small {small}: rel diff {e:e}",
                             (n, d, p, c)
                         );
                     }
@@ -61,18 +57,14 @@ macro_rules! backend_suite {
                     let prob = problem(n, d, p, c, 20 + k as u64);
                     let u = rand_weights(c * prob.g.ncols() * d, 2);
                     let want = naive_gradient(&prob.x, &prob.g, &prob.y, &u);
-                    for opts in [
-                        CpuOptions::default(),
-                        CpuOptions {
-                            threads: 2,
-                            block_rows: 16,
-                        },
-                    ] {
-                        let be = ($make)(&prob, opts);
+                    for small in [false, true] {
+                        let Some(be) = ($make)(&prob, small) else {
+                            return;
+                        };
                         let e = rel_diff(&backend_gradient(&be, &u), &want);
                         assert!(
                             e < $tol,
-                            "shape {:?} {opts:?}: gradient rel diff {e:e}",
+                            "shape {:?} small {small}: gradient rel diff {e:e}",
                             (n, d, p, c)
                         );
                         let ub = be.upload(&u).unwrap();
@@ -90,7 +82,9 @@ macro_rules! backend_suite {
             #[test]
             fn prox_step_and_reductions_match_host() {
                 let prob = problem(50, 6, 20, 3, 5);
-                let be = ($make)(&prob, CpuOptions::default());
+                let Some(be) = ($make)(&prob, true) else {
+                    return;
+                };
                 let len = be.dims().weights();
                 let (d, lam, eta) = (6, 0.05, 0.7);
                 let v = rand_weights(len, 3);
@@ -133,8 +127,18 @@ macro_rules! backend_suite {
     };
 }
 
-backend_suite!(cpu_f64, |p: &Problem, o| cpu64(p, o), 1e-12);
-backend_suite!(cpu_f32, |p: &Problem, o| cpu32(p, o), 1e-5);
+backend_suite!(
+    cpu_f64,
+    |p: &Problem, small| Some(cpu64(p, cpu_small(small))),
+    1e-12
+);
+backend_suite!(
+    cpu_f32,
+    |p: &Problem, small| Some(cpu32(p, cpu_small(small))),
+    1e-5
+);
+backend_suite!(wgpu_f32, |p: &Problem, small| gpu32(p, small), 1e-5);
+backend_suite!(wgpu_f64, |p: &Problem, small| gpu64(p, small), 1e-10);
 
 #[test]
 fn gradient_matches_central_differences_f64() {

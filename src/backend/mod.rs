@@ -6,6 +6,7 @@
 //! f(U) = ||Yhat - Y||_F^2 / (2 n c).
 
 pub mod cpu;
+pub mod wgpu;
 
 use crate::error::Result;
 use crate::regularizer::Regularizer;

@@ -127,3 +127,71 @@ pub fn backend_gradient<B: Backend>(be: &B, u: &[f64]) -> Vec<f64> {
     be.gradient(&pr, &mut g).unwrap();
     be.download(&g).unwrap()
 }
+
+use cvxnn::backend::wgpu::{AdapterChoice, GpuBackend, GpuContext, GpuOptions};
+use std::sync::{Arc, OnceLock};
+
+/// The GPU context the tests share (any adapter, software included). `None` means skip, unless
+/// REQUIRE_GPU=1, where a missing adapter fails the test.
+pub fn gpu_ctx() -> Option<Arc<GpuContext>> {
+    static CTX: OnceLock<Option<Arc<GpuContext>>> = OnceLock::new();
+    let ctx = CTX
+        .get_or_init(|| {
+            match GpuContext::open(&AdapterChoice {
+                name: None,
+                allow_software: true,
+            }) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    eprintln!("SKIPPED GPU tests: {e}");
+                    None
+                }
+            }
+        })
+        .clone();
+    if ctx.is_none() && std::env::var("REQUIRE_GPU").is_ok_and(|v| v == "1") {
+        panic!("REQUIRE_GPU=1 but no adapter could be opened");
+    }
+    ctx
+}
+
+/// Small forced chunks: several row chunks and several gate chunks per output.
+pub const SMALL_GPU: GpuOptions = GpuOptions {
+    max_rows_per_chunk: 64,
+    max_gates_per_chunk: 8,
+};
+
+pub fn gpu32(p: &Problem, small: bool) -> Option<GpuBackend<f32>> {
+    let ctx = gpu_ctx()?;
+    let opts = if small {
+        SMALL_GPU
+    } else {
+        GpuOptions::default()
+    };
+    Some(GpuBackend::new(ctx, &p.x, &p.y, &p.mask, opts).unwrap())
+}
+
+pub fn gpu64(p: &Problem, small: bool) -> Option<GpuBackend<f64>> {
+    let ctx = gpu_ctx()?;
+    if !ctx.has_f64() {
+        eprintln!("SKIPPED f64 GPU test: {} has no SHADER_F64", ctx.describe());
+        return None;
+    }
+    let opts = if small {
+        SMALL_GPU
+    } else {
+        GpuOptions::default()
+    };
+    Some(GpuBackend::new(ctx, &p.x, &p.y, &p.mask, opts).unwrap())
+}
+
+pub fn cpu_small(small: bool) -> CpuOptions {
+    if small {
+        CpuOptions {
+            threads: 2,
+            block_rows: 16,
+        }
+    } else {
+        CpuOptions::default()
+    }
+}

@@ -1,0 +1,645 @@
+//! The wgpu backend: the same [`Backend`] operations as the CPU path, as WGSL compute kernels.
+//! All data stays on the device during a solve; reductions return a few partial sums per call.
+//!
+//! Work is split to fit the adapter's limits read at run time: X, the masks, Y and predictions
+//! are split into row chunks, and every weight-shaped vector into (output, gate range) chunks,
+//! each chunk its own buffer no larger than `max_storage_buffer_binding_size`.
+
+pub mod buffers;
+pub mod context;
+pub mod pipelines;
+
+pub use buffers::{GpuBuf, GpuReal};
+pub use context::{AdapterChoice, AdapterSummary, GpuContext, list_adapters};
+
+use super::{Backend, Dims};
+use crate::error::{Error, Result};
+use crate::mask::BitMask;
+use crate::regularizer::Regularizer;
+use buffers::{from_bytes, params, read_back, storage, storage_init, to_bytes};
+use ndarray::Array2;
+use pipelines::Kernel;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+/// Reduction workgroups per chunk (each leaves one partial sum).
+const REDUCE_GROUPS: usize = 256;
+
+/// Chunk limits below the adapter's (tests force small ones).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GpuOptions {
+    /// Rows per chunk (0: as many as a binding holds).
+    pub max_rows_per_chunk: usize,
+    /// Gates per weight chunk (0: as many as a binding holds).
+    pub max_gates_per_chunk: usize,
+}
+
+pub struct GpuBackend<T: GpuReal> {
+    ctx: Arc<GpuContext>,
+    dims: Dims,
+    words: usize,
+    /// Row chunks: (first row, rows).
+    rows: Vec<(usize, usize)>,
+    /// Weight chunks: (output l, first gate, gates).
+    wchunks: Vec<(usize, usize, usize)>,
+    wbounds: Arc<Vec<usize>>,
+    pbounds: Arc<Vec<usize>>,
+    x: Vec<wgpu::Buffer>,
+    mask: Vec<wgpu::Buffer>,
+    y: GpuBuf,
+    partials: wgpu::Buffer,
+    stat: wgpu::Buffer,
+    /// Stand-ins for bindings a kernel does not use (one read-only, one writable: the same
+    /// buffer may not be bound both ways in one dispatch).
+    dummy: wgpu::Buffer,
+    dummy_rw: wgpu::Buffer,
+    _t: PhantomData<T>,
+}
+
+fn chunk_bounds(total: usize, per: usize, unit: usize) -> Vec<usize> {
+    let mut b: Vec<usize> = (0..total.div_ceil(per.max(1)))
+        .map(|k| k * per * unit)
+        .collect();
+    b.push(total * unit);
+    b
+}
+
+/// Splits `threads` invocations of workgroup size `wg` over x and y under the 65,535 limit.
+fn groups_2d(threads: usize, wg: usize, max: u32) -> (u32, u32) {
+    let g = threads.div_ceil(wg).max(1);
+    let gx = g.min(max as usize);
+    (gx as u32, g.div_ceil(gx) as u32)
+}
+
+impl<T: GpuReal> GpuBackend<T> {
+    /// `x`: n x d preprocessed features, `y`: n x c targets, `mask`: n x p patterns.
+    pub fn new(
+        ctx: Arc<GpuContext>,
+        x: &Array2<f64>,
+        y: &Array2<f64>,
+        mask: &BitMask,
+        opts: GpuOptions,
+    ) -> Result<Self> {
+        if T::WGSL == "f64" && !ctx.has_f64() {
+            return Err(Error::Device(format!(
+                "{} has no SHADER_F64: use --precision f32",
+                ctx.describe()
+            )));
+        }
+        let (n, d) = x.dim();
+        let c = y.ncols();
+        let p = mask.cols();
+        let dims = Dims { n, d, p, c };
+        let s = std::mem::size_of::<T>();
+        let words = p.div_ceil(32).max(1);
+        let maxb = ctx.max_binding() as usize;
+        let mut rows_per = (maxb / (d * s)).min(maxb / (words * 4)).min(maxb / (c * s));
+        if opts.max_rows_per_chunk > 0 {
+            rows_per = rows_per.min(opts.max_rows_per_chunk);
+        }
+        let gates_per = match opts.max_gates_per_chunk {
+            0 => maxb / (d * s),
+            g => g.min(maxb / (d * s)),
+        };
+        if rows_per == 0 || gates_per == 0 {
+            return Err(Error::Device(format!(
+                "one row of {d} features or one gate does not fit the adapter's {} MiB binding limit",
+                maxb >> 20
+            )));
+        }
+        let rows: Vec<(usize, usize)> = (0..n)
+            .step_by(rows_per)
+            .map(|r| (r, rows_per.min(n - r)))
+            .collect();
+        let mut wchunks = Vec::new();
+        for l in 0..c {
+            for g0 in (0..p).step_by(gates_per) {
+                wchunks.push((l, g0, gates_per.min(p - g0)));
+            }
+        }
+        let mut wb = vec![0];
+        for &(_, _, gc) in &wchunks {
+            wb.push(wb.last().unwrap() + gc * d);
+        }
+        let pbounds = Arc::new(chunk_bounds(n, rows_per, c));
+
+        // Device memory: data, masks and (with the solver's 6 weight and 4 prediction vectors).
+        let needed = n * d * s + n * words * 4 + 2 * n * c * s + 6 * c * p * d * s + 4 * n * c * s;
+        log::info!(
+            "GPU memory plan: {:.1} MiB on {}",
+            needed as f64 / (1 << 20) as f64,
+            ctx.describe()
+        );
+
+        let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let mut xs = Vec::new();
+        let mut ms = Vec::new();
+        let mut ys = Vec::new();
+        let mut mwords = vec![0u32; words];
+        for &(r0, nr) in &rows {
+            let xh: Vec<f64> = x
+                .slice(ndarray::s![r0..r0 + nr, ..])
+                .iter()
+                .copied()
+                .collect();
+            xs.push(storage_init(&ctx, &to_bytes::<T>(&xh), "x"));
+            let yh: Vec<f64> = y
+                .slice(ndarray::s![r0..r0 + nr, ..])
+                .iter()
+                .copied()
+                .collect();
+            ys.push(storage_init(&ctx, &to_bytes::<T>(&yh), "y"));
+            let mut mb: Vec<u32> = Vec::with_capacity(nr * words);
+            for r in r0..r0 + nr {
+                mwords.iter_mut().for_each(|w| *w = 0);
+                mask.for_each_set(r, |i| mwords[i / 32] |= 1 << (i % 32));
+                mb.extend_from_slice(&mwords);
+            }
+            ms.push(storage_init(&ctx, bytemuck::cast_slice(&mb), "mask"));
+        }
+        let max_gc = wchunks.iter().map(|w| w.2).max().unwrap_or(1);
+        let nchunks = wchunks.len().max(rows.len());
+        let partials = storage(&ctx, nchunks * REDUCE_GROUPS * s, "partials");
+        let stat = storage(&ctx, max_gc * s, "stat");
+        let dummy = storage(&ctx, 16, "dummy");
+        let dummy_rw = storage(&ctx, 16, "dummy_rw");
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Device(format!(
+                "{} cannot hold the problem (about {:.1} MiB needed): {e}",
+                ctx.describe(),
+                needed as f64 / (1 << 20) as f64
+            )));
+        }
+        Ok(GpuBackend {
+            y: GpuBuf {
+                chunks: ys,
+                bounds: pbounds.clone(),
+            },
+            ctx,
+            dims,
+            words,
+            rows,
+            wchunks,
+            wbounds: Arc::new(wb),
+            pbounds,
+            x: xs,
+            mask: ms,
+            partials,
+            stat,
+            dummy,
+            dummy_rw,
+            _t: PhantomData,
+        })
+    }
+
+    pub fn chunks(&self) -> (usize, usize) {
+        (self.rows.len(), self.wchunks.len())
+    }
+
+    fn encoder(&self) -> wgpu::CommandEncoder {
+        self.ctx.device.create_command_encoder(&Default::default())
+    }
+
+    /// Records one dispatch of `kernel` with `buffers` bound in order.
+    fn dispatch(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        kernel: Kernel,
+        buffers: &[&wgpu::Buffer],
+        groups: (u32, u32),
+    ) -> Result<()> {
+        let p = self.ctx.pipeline(kernel, T::WGSL)?;
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(k, b)| wgpu::BindGroupEntry {
+                binding: k as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        let bg = self
+            .ctx
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &p.1,
+                entries: &entries,
+            });
+        let mut pass = enc.begin_compute_pass(&Default::default());
+        pass.set_pipeline(&p.0);
+        pass.set_bind_group(0, &bg, &[]);
+        pass.dispatch_workgroups(groups.0, groups.1, 1);
+        Ok(())
+    }
+
+    fn max_groups(&self) -> u32 {
+        self.ctx.limits.max_compute_workgroups_per_dimension
+    }
+
+    /// Records a reduction of (x, y, len) into partial slot `slot`.
+    fn reduce_into(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        len: usize,
+        mode: u32,
+        slot: usize,
+    ) -> Result<()> {
+        let prm = params::<T>(
+            &self.ctx,
+            &[],
+            &[len as u32, (slot * REDUCE_GROUPS) as u32, mode],
+        );
+        let groups = len.div_ceil(256).clamp(1, REDUCE_GROUPS) as u32;
+        self.dispatch(
+            enc,
+            Kernel::Reduce,
+            &[x, y, &self.partials, &prm],
+            (groups, 1),
+        )?;
+        Ok(())
+    }
+
+    /// Submits `enc` and adds the first `slots` partial blocks in f64.
+    fn sum_partials(&self, enc: wgpu::CommandEncoder, slots: usize) -> Result<f64> {
+        let s = std::mem::size_of::<T>();
+        let bytes = read_back(
+            &self.ctx,
+            enc,
+            &[(&self.partials, (slots * REDUCE_GROUPS * s) as u64)],
+        )?;
+        Ok(from_bytes::<T>(&bytes).iter().sum())
+    }
+
+    /// Sum over chunks of the reduction `mode` of two vectors with the same chunking.
+    fn reduce(&self, x: &GpuBuf, y: &GpuBuf, mode: u32) -> Result<f64> {
+        let mut enc = self.encoder();
+        enc.clear_buffer(&self.partials, 0, None);
+        for k in 0..x.chunks.len() {
+            self.reduce_into(
+                &mut enc,
+                &x.chunks[k],
+                &y.chunks[k],
+                x.chunk_len(k),
+                mode,
+                k,
+            )?;
+        }
+        self.sum_partials(enc, x.chunks.len())
+    }
+
+    fn alloc(&self, bounds: &Arc<Vec<usize>>, label: &str) -> GpuBuf {
+        let s = std::mem::size_of::<T>();
+        let chunks = bounds
+            .windows(2)
+            .map(|w| storage(&self.ctx, (w[1] - w[0]) * s, label))
+            .collect();
+        GpuBuf {
+            chunks,
+            bounds: bounds.clone(),
+        }
+    }
+
+    fn bounds_for(&self, len: usize) -> Result<Arc<Vec<usize>>> {
+        if len == self.dims.weights() {
+            Ok(self.wbounds.clone())
+        } else if len == self.dims.preds() {
+            Ok(self.pbounds.clone())
+        } else {
+            Err(Error::shape(
+                "device vector",
+                format!("{} or {} entries", self.dims.weights(), self.dims.preds()),
+                len.to_string(),
+            ))
+        }
+    }
+
+    /// Per-group kernel over every weight chunk, then the sum of `stat` (group_stat or prox).
+    fn group_pass(
+        &self,
+        kernel: Kernel,
+        reg: Regularizer,
+        reals: [f64; 2],
+        mode: u32,
+        v: &GpuBuf,
+        g: Option<&GpuBuf>,
+        out: Option<&GpuBuf>,
+    ) -> Result<f64> {
+        let d = self.dims.d;
+        let mut enc = self.encoder();
+        enc.clear_buffer(&self.partials, 0, None);
+        for (k, &(_, _, gc)) in self.wchunks.iter().enumerate() {
+            let prm = params::<T>(
+                &self.ctx,
+                &reals,
+                &[gc as u32, d as u32, reg_code(reg), mode],
+            );
+            let gb = g.map_or(&self.dummy, |g| &g.chunks[k]);
+            let ob = out.map_or(&self.dummy_rw, |o| &o.chunks[k]);
+            self.dispatch(
+                &mut enc,
+                kernel,
+                &[&v.chunks[k], gb, ob, &self.stat, &prm],
+                groups_2d(gc, 64, 1),
+            )?;
+            self.reduce_into(&mut enc, &self.stat, &self.stat, gc, 2, k)?;
+        }
+        self.sum_partials(enc, self.wchunks.len())
+    }
+}
+
+fn reg_code(reg: Regularizer) -> u32 {
+    match reg {
+        Regularizer::NeuronGl1 => 0,
+        Regularizer::L2 => 1,
+        Regularizer::None => 2,
+    }
+}
+
+impl<T: GpuReal> Backend for GpuBackend<T> {
+    type Buf = GpuBuf;
+
+    fn dims(&self) -> Dims {
+        self.dims
+    }
+
+    fn describe(&self) -> String {
+        format!("gpu-{} on {}", T::WGSL, self.ctx.describe())
+    }
+
+    fn zeros(&self, len: usize) -> Result<GpuBuf> {
+        let b = self.bounds_for(len)?;
+        Ok(self.alloc(&b, "zeros"))
+    }
+
+    fn upload(&self, host: &[f64]) -> Result<GpuBuf> {
+        let bounds = self.bounds_for(host.len())?;
+        let chunks = bounds
+            .windows(2)
+            .map(|w| storage_init(&self.ctx, &to_bytes::<T>(&host[w[0]..w[1]]), "upload"))
+            .collect();
+        Ok(GpuBuf { chunks, bounds })
+    }
+
+    fn download(&self, buf: &GpuBuf) -> Result<Vec<f64>> {
+        let s = std::mem::size_of::<T>() as u64;
+        let pieces: Vec<(&wgpu::Buffer, u64)> = (0..buf.chunks.len())
+            .map(|k| (&buf.chunks[k], buf.chunk_len(k) as u64 * s))
+            .collect();
+        Ok(from_bytes::<T>(&read_back(
+            &self.ctx,
+            self.encoder(),
+            &pieces,
+        )?))
+    }
+
+    fn copy(&self, src: &GpuBuf, dst: &mut GpuBuf) -> Result<()> {
+        let s = std::mem::size_of::<T>() as u64;
+        let mut enc = self.encoder();
+        for k in 0..src.chunks.len() {
+            enc.copy_buffer_to_buffer(
+                &src.chunks[k],
+                0,
+                &dst.chunks[k],
+                0,
+                src.chunk_len(k) as u64 * s,
+            );
+        }
+        self.ctx.queue.submit([enc.finish()]);
+        Ok(())
+    }
+
+    fn axpby(&self, a: f64, x: &GpuBuf, b: f64, y: &mut GpuBuf) -> Result<()> {
+        let mut enc = self.encoder();
+        for k in 0..x.chunks.len() {
+            let len = x.chunk_len(k);
+            let prm = params::<T>(&self.ctx, &[a, b], &[len as u32]);
+            let groups = len.div_ceil(256).clamp(1, 4096) as u32;
+            self.dispatch(
+                &mut enc,
+                Kernel::Axpby,
+                &[&x.chunks[k], &y.chunks[k], &prm],
+                (groups, 1),
+            )?;
+        }
+        self.ctx.queue.submit([enc.finish()]);
+        Ok(())
+    }
+
+    fn dot(&self, x: &GpuBuf, y: &GpuBuf) -> Result<f64> {
+        self.reduce(x, y, 0)
+    }
+
+    fn dist_sq(&self, x: &GpuBuf, y: &GpuBuf) -> Result<f64> {
+        self.reduce(x, y, 1)
+    }
+
+    fn forward(&self, u: &GpuBuf, preds: &mut GpuBuf) -> Result<()> {
+        let Dims { d, c, .. } = self.dims;
+        let mut enc = self.encoder();
+        for (k, &(_, nr)) in self.rows.iter().enumerate() {
+            for (w, &(l, g0, gc)) in self.wchunks.iter().enumerate() {
+                let first = g0 == 0;
+                let prm = params::<T>(
+                    &self.ctx,
+                    &[],
+                    &[
+                        nr as u32,
+                        d as u32,
+                        c as u32,
+                        l as u32,
+                        g0 as u32,
+                        gc as u32,
+                        self.words as u32,
+                        !first as u32,
+                    ],
+                );
+                let groups = groups_2d(nr.div_ceil(4), 64, self.max_groups());
+                self.dispatch(
+                    &mut enc,
+                    Kernel::Forward,
+                    &[
+                        &self.x[k],
+                        &self.mask[k],
+                        &u.chunks[w],
+                        &preds.chunks[k],
+                        &prm,
+                    ],
+                    groups,
+                )?;
+            }
+        }
+        self.ctx.queue.submit([enc.finish()]);
+        Ok(())
+    }
+
+    fn loss(&self, preds: &GpuBuf) -> Result<f64> {
+        let Dims { n, c, .. } = self.dims;
+        Ok(self.reduce(preds, &self.y, 1)? / (2 * n * c) as f64)
+    }
+
+    fn gradient(&self, preds: &GpuBuf, grad: &mut GpuBuf) -> Result<()> {
+        let Dims { n, d, c, .. } = self.dims;
+        let scale = 1.0 / (n * c) as f64;
+        let mut enc = self.encoder();
+        for (w, &(l, g0, gc)) in self.wchunks.iter().enumerate() {
+            for (k, &(_, nr)) in self.rows.iter().enumerate() {
+                let prm = params::<T>(
+                    &self.ctx,
+                    &[scale],
+                    &[
+                        nr as u32,
+                        d as u32,
+                        c as u32,
+                        l as u32,
+                        g0 as u32,
+                        gc as u32,
+                        self.words as u32,
+                        (k > 0) as u32,
+                    ],
+                );
+                let groups = (
+                    d.div_ceil(4).div_ceil(16) as u32,
+                    gc.div_ceil(4).div_ceil(4) as u32,
+                );
+                self.dispatch(
+                    &mut enc,
+                    Kernel::Gradient,
+                    &[
+                        &self.x[k],
+                        &self.mask[k],
+                        &preds.chunks[k],
+                        &self.y.chunks[k],
+                        &grad.chunks[w],
+                        &prm,
+                    ],
+                    groups,
+                )?;
+            }
+        }
+        self.ctx.queue.submit([enc.finish()]);
+        Ok(())
+    }
+
+    fn prox_step(
+        &self,
+        reg: Regularizer,
+        lam: f64,
+        eta: f64,
+        v: &GpuBuf,
+        grad: &GpuBuf,
+        out: &mut GpuBuf,
+    ) -> Result<f64> {
+        self.group_pass(Kernel::Prox, reg, [eta, lam], 0, v, Some(grad), Some(out))
+    }
+
+    fn penalty(&self, reg: Regularizer, u: &GpuBuf) -> Result<f64> {
+        self.group_pass(Kernel::GroupStat, reg, [0.0, 0.0], 0, u, None, None)
+    }
+
+    fn subgrad_norm_sq(
+        &self,
+        reg: Regularizer,
+        lam: f64,
+        u: &GpuBuf,
+        grad: &GpuBuf,
+    ) -> Result<f64> {
+        self.group_pass(Kernel::GroupStat, reg, [0.0, lam], 1, u, Some(grad), None)
+    }
+
+    fn group_norms(&self, u: &GpuBuf) -> Result<Vec<f64>> {
+        let d = self.dims.d;
+        let s = std::mem::size_of::<T>();
+        let total: usize = self.wchunks.iter().map(|w| w.2).sum();
+        let out = storage(&self.ctx, total * s, "group norms");
+        let mut enc = self.encoder();
+        let mut off = 0;
+        for (k, &(_, _, gc)) in self.wchunks.iter().enumerate() {
+            let prm = params::<T>(&self.ctx, &[0.0, 0.0], &[gc as u32, d as u32, 0, 2]);
+            self.dispatch(
+                &mut enc,
+                Kernel::GroupStat,
+                &[&u.chunks[k], &self.dummy, &self.dummy_rw, &self.stat, &prm],
+                groups_2d(gc, 64, 1),
+            )?;
+            enc.copy_buffer_to_buffer(&self.stat, 0, &out, off, (gc * s) as u64);
+            off += (gc * s) as u64;
+        }
+        let bytes = read_back(&self.ctx, enc, &[(&out, (total * s) as u64)])?;
+        Ok(from_bytes::<T>(&bytes))
+    }
+}
+
+/// Activation patterns 1[X g_i > 0] computed on the device, returned as bits.
+pub fn device_patterns<T: GpuReal>(
+    ctx: &Arc<GpuContext>,
+    x: &Array2<f64>,
+    g: &Array2<f64>,
+) -> Result<BitMask> {
+    let (n, d) = x.dim();
+    let p = g.ncols();
+    let s = std::mem::size_of::<T>();
+    let words = p.div_ceil(32).max(1);
+    let maxb = ctx.max_binding() as usize;
+    if p * d * s > maxb {
+        return Err(Error::Device(format!(
+            "{p} gates x {d} features exceed one binding ({} MiB)",
+            maxb >> 20
+        )));
+    }
+    let gt: Vec<f64> = g.t().iter().copied().collect(); // p x d, row-major
+    let gbuf = storage_init(ctx, &to_bytes::<T>(&gt), "gates");
+    let rows_per = (maxb / (d * s)).min(maxb / (words * 4)).max(1);
+    let mut mask = BitMask::zeros(n, p);
+    let pl = ctx.pipeline(Kernel::Patterns, T::WGSL)?;
+    for r0 in (0..n).step_by(rows_per) {
+        let nr = rows_per.min(n - r0);
+        let xh: Vec<f64> = x
+            .slice(ndarray::s![r0..r0 + nr, ..])
+            .iter()
+            .copied()
+            .collect();
+        let xb = storage_init(ctx, &to_bytes::<T>(&xh), "x");
+        let mb = storage(ctx, nr * words * 4, "mask");
+        let prm = params::<T>(ctx, &[], &[nr as u32, d as u32, p as u32, words as u32]);
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        {
+            let entries: Vec<wgpu::BindGroupEntry> = [&xb, &gbuf, &mb, &prm]
+                .iter()
+                .enumerate()
+                .map(|(k, b)| wgpu::BindGroupEntry {
+                    binding: k as u32,
+                    resource: b.as_entire_binding(),
+                })
+                .collect();
+            let bg = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &pl.1,
+                entries: &entries,
+            });
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&pl.0);
+            pass.set_bind_group(0, &bg, &[]);
+            let (gx, gy) = groups_2d(
+                nr * words,
+                64,
+                ctx.limits.max_compute_workgroups_per_dimension,
+            );
+            pass.dispatch_workgroups(gx, gy, 1);
+        }
+        let bytes = read_back(ctx, enc, &[(&mb, (nr * words * 4) as u64)])?;
+        let w: Vec<u32> = bytes
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        for r in 0..nr {
+            for i in 0..p {
+                if (w[r * words + i / 32] >> (i % 32)) & 1 == 1 {
+                    mask.set(r0 + r, i);
+                }
+            }
+        }
+    }
+    Ok(mask)
+}

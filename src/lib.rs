@@ -19,5 +19,6 @@ pub mod regularizer;
 pub mod rng;
 pub mod solver;
 pub mod train;
+pub mod verify;
 
 pub use error::{Error, Result};

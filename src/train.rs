@@ -2,6 +2,7 @@
 //! compute patterns, solve on the chosen backend, build the network and score it.
 
 use crate::backend::cpu::{CpuBackend, CpuOptions};
+use crate::backend::wgpu::{AdapterChoice, GpuBackend, GpuContext, GpuOptions};
 use crate::data::preprocess::{Preprocess, Scaling};
 use crate::data::{self, Dataset, LoadOptions};
 use crate::error::{Error, Result};
@@ -11,11 +12,74 @@ use crate::problem::{Task, TaskChoice};
 use crate::solver::{self, FistaParams, Observer, Solution};
 use ndarray::{Array2, Axis};
 use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where to solve, as the user asks for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeviceChoice {
+    /// A hardware GPU if there is one, else the CPU path (the fallback is logged).
+    Auto,
+    Cpu,
+    /// A GPU adapter, software ones (lavapipe) included.
+    Gpu,
+}
+
+/// A resolved device: the CPU, or an open GPU context.
+#[derive(Clone)]
+pub enum Device {
+    Cpu(CpuOptions),
+    Gpu(Arc<GpuContext>, GpuOptions),
+}
+
+impl Device {
+    pub fn resolve(choice: DeviceChoice, adapter: Option<&str>, cpu: CpuOptions) -> Result<Device> {
+        let named = AdapterChoice { name: adapter.map(str::to_string), allow_software: adapter.is_some() };
+        match choice {
+            DeviceChoice::Cpu => Ok(Device::Cpu(cpu)),
+            DeviceChoice::Gpu => Ok(Device::Gpu(
+                GpuContext::open(&AdapterChoice { allow_software: true, ..named })?,
+                GpuOptions::default(),
+            )),
+            DeviceChoice::Auto => match GpuContext::open(&named) {
+                Ok(ctx) => Ok(Device::Gpu(ctx, GpuOptions::default())),
+                Err(e) => {
+                    log::warn!("{e}; using the CPU path");
+                    Ok(Device::Cpu(cpu))
+                }
+            },
+        }
+    }
+
+    pub fn is_gpu(&self) -> bool {
+        matches!(self, Device::Gpu(..))
+    }
+
+    pub fn describe(&self, precision: Precision) -> String {
+        match self {
+            Device::Cpu(_) => format!("cpu-{}", precision.name()),
+            Device::Gpu(ctx, _) => format!("gpu-{} on {}", precision.name(), ctx.describe()),
+        }
+    }
+
+    /// The precision used when the user names none: f64 on the CPU (the reference), f32 on GPUs.
+    pub fn default_precision(&self) -> Precision {
+        if self.is_gpu() { Precision::F32 } else { Precision::F64 }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Precision {
     F32,
     F64,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F64 => "f64",
+        }
+    }
 }
 
 /// What to train on and how to set the problem up.
@@ -125,6 +189,27 @@ pub fn prepare(cfg: &ProblemConfig) -> Result<Prepared> {
         gates,
         patterns,
     })
+}
+
+/// Solves the gated ReLU program on `device` in the given precision.
+pub fn solve(
+    prep: &Prepared,
+    params: &FistaParams,
+    device: &Device,
+    precision: Precision,
+    init: Option<&[f64]>,
+    obs: &mut dyn Observer,
+) -> Result<Solution> {
+    match device {
+        Device::Cpu(opts) => solve_cpu(prep, params, precision, *opts, init, obs),
+        Device::Gpu(ctx, opts) => {
+            let m = &prep.patterns.mask;
+            match precision {
+                Precision::F32 => solver::solve(&GpuBackend::<f32>::new(ctx.clone(), &prep.x, &prep.y, m, *opts)?, params, init, obs),
+                Precision::F64 => solver::solve(&GpuBackend::<f64>::new(ctx.clone(), &prep.x, &prep.y, m, *opts)?, params, init, obs),
+            }
+        }
+    }
 }
 
 /// Solves the gated ReLU program on the CPU in the given precision.

@@ -1,15 +1,20 @@
 //! Command-line interface: `train`, `predict`, `bench`.
 
 mod bench;
+mod devices;
 mod predict;
 mod progress;
 mod train;
+mod verify;
 
 use clap::{Args, Parser, Subcommand};
 use cvxnn::data::preprocess::Scaling;
 use cvxnn::data::{LabelColumn, LoadOptions};
 use cvxnn::problem::TaskChoice;
-use cvxnn::train::ProblemConfig;
+use cvxnn::regularizer::Regularizer;
+use cvxnn::solver::{FistaParams, FistaSettings};
+use cvxnn::backend::cpu::CpuOptions;
+use cvxnn::train::{Device, DeviceChoice, Precision, ProblemConfig};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -31,6 +36,44 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Time the masked forward and gradient against a plain GEMM of the same size.
     Bench(bench::BenchArgs),
+    /// List the GPU adapters wgpu finds, with backend, type and limits.
+    Devices,
+    /// Solve the same problem on the CPU (f64) and the GPU and compare; exit 1 on disagreement.
+    Verify(verify::VerifyArgs),
+}
+
+/// R-FISTA flags shared by the commands that solve.
+#[derive(Args, Debug, Clone)]
+pub struct SolverArgs {
+    /// Regularization strength lam (>= 0).
+    #[arg(long = "lambda", allow_hyphen_values = true, default_value_t = FistaSettings::default().lambda)]
+    pub lambda: f64,
+    /// Regularizer R(U).
+    #[arg(long, value_enum, default_value = "neuron-gl1")]
+    pub regularizer: Regularizer,
+    /// Stop when the squared norm of the minimum-norm subgradient is <= tol.
+    #[arg(long, allow_hyphen_values = true, default_value_t = FistaSettings::default().tol)]
+    pub tol: f64,
+    /// Iteration budget.
+    #[arg(long, default_value_t = FistaSettings::default().max_iters)]
+    pub max_iters: usize,
+    /// Initial R-FISTA step size.
+    #[arg(long, allow_hyphen_values = true, default_value_t = FistaSettings::default().step0)]
+    pub step0: f64,
+}
+
+impl SolverArgs {
+    pub fn params(&self) -> cvxnn::Result<FistaParams> {
+        FistaSettings {
+            lambda: self.lambda,
+            regularizer: self.regularizer,
+            tol: self.tol,
+            max_iters: self.max_iters,
+            step0: self.step0,
+            ..Default::default()
+        }
+        .check()
+    }
 }
 
 /// Data flags shared by the commands that read a data set.
@@ -107,10 +150,37 @@ impl ProblemArgs {
     }
 }
 
+/// Where and in which precision to solve.
+#[derive(Args, Debug, Clone)]
+pub struct DeviceArgs {
+    /// auto: a hardware GPU if there is one, else the CPU (logged); gpu: any adapter, software
+    /// ones such as lavapipe included; cpu: the CPU path.
+    #[arg(long, value_enum, default_value = "auto")]
+    device: DeviceChoice,
+    /// Use the GPU adapter whose name contains this (case-insensitive); see `cvxnn devices`.
+    #[arg(long)]
+    adapter: Option<String>,
+    /// Floating-point precision (default: f64 on the CPU, f32 on a GPU).
+    #[arg(long, value_enum)]
+    precision: Option<Precision>,
+    /// CPU worker threads (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+impl DeviceArgs {
+    fn resolve(&self) -> cvxnn::Result<Device> {
+        let choice = if self.adapter.is_some() && self.device == DeviceChoice::Auto { DeviceChoice::Gpu } else { self.device };
+        Device::resolve(choice, self.adapter.as_deref(), CpuOptions { threads: self.threads, block_rows: 0 })
+    }
+}
+
 pub fn run(cli: Cli) -> cvxnn::Result<i32> {
     match cli.cmd {
         Command::Train(a) => train::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Devices => devices::run(),
+        Command::Verify(a) => verify::run(a),
     }
 }

@@ -4,39 +4,19 @@ use super::ProblemArgs;
 use super::progress::CliObserver;
 use clap::Args;
 use cvxnn::Error;
-use cvxnn::backend::cpu::CpuOptions;
 use cvxnn::io::check_writable;
 use cvxnn::model::Network;
-use cvxnn::regularizer::Regularizer;
-use cvxnn::solver::FistaSettings;
-use cvxnn::train::{self, Precision};
+use cvxnn::train;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     #[command(flatten)]
     problem: ProblemArgs,
-    /// Regularization strength lam (>= 0).
-    #[arg(long = "lambda", allow_hyphen_values = true, default_value_t = FistaSettings::default().lambda)]
-    lambda: f64,
-    /// Regularizer R(U).
-    #[arg(long, value_enum, default_value = "neuron-gl1")]
-    regularizer: Regularizer,
-    /// Stop when the squared norm of the minimum-norm subgradient is <= tol.
-    #[arg(long, allow_hyphen_values = true, default_value_t = FistaSettings::default().tol)]
-    tol: f64,
-    /// Iteration budget.
-    #[arg(long, default_value_t = FistaSettings::default().max_iters)]
-    max_iters: usize,
-    /// Initial R-FISTA step size.
-    #[arg(long, allow_hyphen_values = true, default_value_t = FistaSettings::default().step0)]
-    step0: f64,
-    /// Floating-point precision of the CPU solve.
-    #[arg(long, value_enum, default_value = "f64")]
-    precision: Precision,
-    /// Worker threads (0: all cores).
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
+    #[command(flatten)]
+    solver: super::SolverArgs,
+    #[command(flatten)]
+    device: super::DeviceArgs,
     /// Where to save the model (.safetensors; the metadata also goes to the same name with .json).
     #[arg(long, default_value = "cvxnn-model.safetensors")]
     out: PathBuf,
@@ -59,15 +39,7 @@ pub struct TrainArgs {
 
 pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
     // Every check that can fail on user input happens before any work or any output file.
-    let params = FistaSettings {
-        lambda: a.lambda,
-        regularizer: a.regularizer,
-        tol: a.tol,
-        max_iters: a.max_iters,
-        step0: a.step0,
-        ..Default::default()
-    }
-    .check()?;
+    let params = a.solver.params()?;
     let save = !a.no_save;
     if save {
         if a.out.extension().and_then(|e| e.to_str()) != Some("safetensors") {
@@ -87,6 +59,8 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
     if a.log_every == 0 {
         return Err(Error::param("--log-every", "0 (must be >= 1)"));
     }
+    let device = a.device.resolve()?;
+    let precision = a.device.precision.unwrap_or(device.default_precision());
     let cfg = a.problem.config();
     let prep = train::prepare(&cfg)?;
     let dims_note = format!(
@@ -114,20 +88,17 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
         a.quiet,
         a.json,
         a.log_every,
-        a.max_iters,
+        a.solver.max_iters,
         a.metrics_out.clone(),
     )?;
     obs.line(&dims_note);
     obs.line(&format!(
-        "solver: R-FISTA on cpu-{:?}, lambda {:e}, {:?}, tol {:e}, max-iters {}",
-        a.precision, a.lambda, a.regularizer, a.tol, a.max_iters
+        "solver: R-FISTA on {}, lambda {:e}, {:?}, tol {:e}, max-iters {}",
+        device.describe(precision),
+        a.solver.lambda, a.solver.regularizer, a.solver.tol, a.solver.max_iters
     ));
     obs.header();
-    let opts = CpuOptions {
-        threads: a.threads,
-        block_rows: 0,
-    };
-    let sol = train::solve_cpu(&prep, &params, a.precision, opts, None, &mut obs)?;
+    let sol = train::solve(&prep, &params, &device, precision, None, &mut obs)?;
     obs.finish(&sol)?;
 
     let net = Network::from_convex(
@@ -151,7 +122,7 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
             "objective": sol.objective,
             "loss": sol.loss,
             "penalty": sol.penalty,
-            "lambda": a.lambda,
+            "lambda": a.solver.lambda,
             "grad_norm_sq": sol.grad_norm_sq,
             "iterations": sol.iterations,
             "status": sol.status.to_string(),
@@ -176,7 +147,7 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
         );
         println!(
             "grad_norm_sq    {:.3e}  (tol {:.1e})",
-            sol.grad_norm_sq, a.tol
+            sol.grad_norm_sq, a.solver.tol
         );
         if classify {
             println!("train accuracy  {}", fmt(acc_tr));

@@ -11,17 +11,17 @@ fn main() {
         for (name, rows) in [
             (
                 "f32",
-                cvxnn::bench::run::<f32>(dims, threads, 3, 1).expect("bench"),
+                cvxnn::bench::run_cpu::<f32>(dims, threads, 3, 1).expect("bench"),
             ),
             (
                 "f64",
-                cvxnn::bench::run::<f64>(dims, threads, 3, 1).expect("bench"),
+                cvxnn::bench::run_cpu::<f64>(dims, threads, 3, 1).expect("bench"),
             ),
         ] {
             for r in rows {
                 println!(
-                    "cpu-{name} {threads}t n={n} d=784 p={p} c={c}  {:<18} {:>9.2} ms {:>8.1} GFLOP/s {:>6.2}x GEMM",
-                    r.op, r.ms, r.gflops, r.ratio_to_gemm
+                    "cpu-{name} {threads}t n={n} d=784 p={p} c={c}  {}",
+                    cvxnn::bench::format_row(&r)
                 );
             }
         }

@@ -1,39 +1,41 @@
-//! Kernel benchmark on generated data: the masked forward and the gradient against a plain GEMM
-//! of the same size (n x d times d x c p), all on the same threads, in the same run.
+//! Kernel benchmark on generated data: the masked forward and the gradient (2 n d p c flops
+//! each) against a plain GEMM of the same size (n x d times d x c p) measured in the same run on
+//! the same device, plus the other per-iteration operations and one whole R-FISTA iteration.
 
 use crate::backend::cpu::{CpuBackend, CpuOptions};
+use crate::backend::wgpu::{GpuBackend, GpuContext, GpuOptions, GpuReal, time_gemm};
 use crate::backend::{Backend, Dims};
 use crate::error::{Error, Result};
 use crate::gates;
+use crate::mask::BitMask;
 use crate::real::Real;
+use crate::regularizer::Regularizer;
 use crate::rng::Rng;
+use crate::solver::{self, FistaSettings, observer::Recorder};
 use ndarray::{Array2, linalg::general_mat_mul, s};
+use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Debug, Clone)]
 pub struct BenchRow {
     pub op: &'static str,
     pub ms: f64,
-    pub gflops: f64,
-    pub ratio_to_gemm: f64,
-}
-
-fn random(rows: usize, cols: usize, rng: &mut Rng) -> Array2<f64> {
-    Array2::from_shape_simple_fn((rows, cols), || rng.normal())
+    /// None for operations that are not matrix products.
+    pub gflops: Option<f64>,
+    pub ratio_to_gemm: Option<f64>,
 }
 
 /// Median wall time of `reps` runs of `f`, in seconds (after one warm-up run).
-fn time_median(reps: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    let mut t: Vec<f64> = (0..reps)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64()
-        })
-        .collect();
+fn time_median(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?;
+    let mut t = Vec::with_capacity(reps);
+    for _ in 0..reps.max(1) {
+        let s = Instant::now();
+        f()?;
+        t.push(s.elapsed().as_secs_f64());
+    }
     t.sort_by(|a, b| a.total_cmp(b));
-    t[t.len() / 2]
+    Ok(t[t.len() / 2])
 }
 
 /// Plain GEMM X (n x d) W (d x cp), rows split over the same threads, written to a full output.
@@ -48,7 +50,96 @@ fn plain_gemm<T: Real>(x: &Array2<T>, w: &Array2<T>, out: &mut Array2<T>, thread
     });
 }
 
-pub fn run<T: Real>(dims: Dims, threads: usize, reps: usize, seed: u64) -> Result<Vec<BenchRow>> {
+/// Generated problem of the given size: X, Y ~ N(0, 1), Gaussian gates.
+pub fn generated(dims: Dims, seed: u64) -> (Array2<f64>, Array2<f64>, BitMask) {
+    let Dims { n, d, p, c } = dims;
+    let mut rng = Rng::new(seed);
+    let x = Array2::from_shape_simple_fn((n, d), || rng.normal());
+    let y = Array2::from_shape_simple_fn((n, c), || rng.normal());
+    let mask = gates::patterns(&x, &gates::gaussian(d, p, seed + 1));
+    (x, y, mask)
+}
+
+/// Times the backend's operations; `sync` waits for the device (a no-op on the CPU).
+pub fn time_backend<B: Backend>(
+    be: &B,
+    reps: usize,
+    gemm_s: Option<f64>,
+    sync: &dyn Fn() -> Result<()>,
+) -> Result<Vec<BenchRow>> {
+    let dims = be.dims();
+    let mut rng = Rng::new(7);
+    let host: Vec<f64> = (0..dims.weights()).map(|_| 0.01 * rng.normal()).collect();
+    let u = be.upload(&host)?;
+    let mut preds = be.zeros(dims.preds())?;
+    let mut grad = be.zeros(dims.weights())?;
+    let mut out = be.zeros(dims.weights())?;
+    let flops = dims.product_flops();
+    let product = |op, t: f64| BenchRow {
+        op,
+        ms: t * 1e3,
+        gflops: Some(flops / t / 1e9),
+        ratio_to_gemm: gemm_s.map(|g| g / t),
+    };
+    let other = |op, t: f64| BenchRow {
+        op,
+        ms: t * 1e3,
+        gflops: None,
+        ratio_to_gemm: None,
+    };
+    let mut rows = Vec::new();
+    if let Some(g) = gemm_s {
+        rows.push(product("gemm (reference)", g));
+    }
+    rows.push(product(
+        "masked forward",
+        time_median(reps, || {
+            be.forward(&u, &mut preds)?;
+            sync()
+        })?,
+    ));
+    rows.push(product(
+        "gradient",
+        time_median(reps, || {
+            be.gradient(&preds, &mut grad)?;
+            sync()
+        })?,
+    ));
+    rows.push(other(
+        "prox step + norm",
+        time_median(reps, || {
+            be.prox_step(Regularizer::NeuronGl1, 1e-3, 1.0, &u, &grad, &mut out)
+                .map(|_| ())
+        })?,
+    ));
+    rows.push(other(
+        "loss (reduction)",
+        time_median(reps, || be.loss(&preds).map(|_| ()))?,
+    ));
+    // Whole iterations: the spacing of the solver's own iteration time stamps.
+    let params = FistaSettings {
+        lambda: 1e-3,
+        tol: 1e-300,
+        max_iters: reps.max(2) + 1,
+        ..Default::default()
+    }
+    .check()?;
+    let mut rec = Recorder::default();
+    solver::solve(be, &params, None, &mut rec)?;
+    let h = &rec.history;
+    if h.len() > 2 {
+        let per = (h[h.len() - 1].time_s - h[1].time_s) / (h.len() - 2) as f64;
+        rows.push(other("R-FISTA iteration", per));
+    }
+    Ok(rows)
+}
+
+pub fn run_cpu<T: Real>(
+    dims: Dims,
+    threads: usize,
+    reps: usize,
+    seed: u64,
+) -> Result<Vec<BenchRow>> {
     let Dims { n, d, p, c } = dims;
     let out_bytes = n * c * p * std::mem::size_of::<T>();
     if out_bytes > 4 << 30 {
@@ -61,11 +152,7 @@ pub fn run<T: Real>(dims: Dims, threads: usize, reps: usize, seed: u64) -> Resul
             ),
         ));
     }
-    let mut rng = Rng::new(seed);
-    let x = random(n, d, &mut rng);
-    let y = random(n, c, &mut rng);
-    let g = gates::gaussian(d, p, seed + 1);
-    let mask = gates::patterns(&x, &g);
+    let (x, y, mask) = generated(dims, seed);
     let be = CpuBackend::<T>::new(
         &x,
         &y,
@@ -75,29 +162,48 @@ pub fn run<T: Real>(dims: Dims, threads: usize, reps: usize, seed: u64) -> Resul
             block_rows: 0,
         },
     );
-    let u = be.upload(&(0..c * p * d).map(|_| rng.normal()).collect::<Vec<_>>())?;
-    let mut preds = be.zeros(n * c)?;
-    let mut grad = be.zeros(c * p * d)?;
-
-    let flops = dims.product_flops();
-    let threads = threads.max(1);
+    let mut rng = Rng::new(seed + 2);
     let xt = x.mapv(T::of);
     let wt = Array2::from_shape_simple_fn((d, c * p), || T::of(rng.normal()));
     let mut out = Array2::<T>::zeros((n, c * p));
-    let t_gemm = time_median(reps, || plain_gemm(&xt, &wt, &mut out, threads));
-    let t_fwd = time_median(reps, || be.forward(&u, &mut preds).expect("cpu forward"));
-    let t_grad = time_median(reps, || {
-        be.gradient(&preds, &mut grad).expect("cpu gradient")
-    });
-    let row = |op, t: f64| BenchRow {
-        op,
-        ms: t * 1e3,
-        gflops: flops / t / 1e9,
-        ratio_to_gemm: t_gemm / t,
-    };
-    Ok(vec![
-        row("gemm (reference)", t_gemm),
-        row("masked forward", t_fwd),
-        row("gradient", t_grad),
-    ])
+    let t_gemm = time_median(reps, || {
+        plain_gemm(&xt, &wt, &mut out, threads.max(1));
+        Ok(())
+    })?;
+    time_backend(&be, reps, Some(t_gemm), &|| Ok(()))
 }
+
+pub fn run_gpu<T: GpuReal>(
+    ctx: Arc<GpuContext>,
+    dims: Dims,
+    reps: usize,
+    seed: u64,
+) -> Result<Vec<BenchRow>> {
+    let (x, y, mask) = generated(dims, seed);
+    let gemm = match time_gemm::<T>(&ctx, dims.n, dims.d, dims.c * dims.p, reps) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            log::warn!("no reference GEMM: {e}");
+            None
+        }
+    };
+    let be = GpuBackend::<T>::new(ctx, &x, &y, &mask, GpuOptions::default())?;
+    time_backend(&be, reps, gemm, &|| be.sync())
+}
+
+/// One table line: op, ms, GFLOP/s, ratio to the GEMM rate ("-" where not a product).
+pub fn format_row(r: &BenchRow) -> String {
+    let opt = |v: Option<f64>, prec: usize| {
+        v.map(|x| format!("{x:.prec$}"))
+            .unwrap_or_else(|| "-".into())
+    };
+    format!(
+        "{:<20} {:>10.2} {:>10} {:>12}",
+        r.op,
+        r.ms,
+        opt(r.gflops, 1),
+        opt(r.ratio_to_gemm, 2)
+    )
+}
+
+pub const HEADER: &str = "op                           ms    GFLOP/s  x GEMM rate";

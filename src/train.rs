@@ -33,11 +33,17 @@ pub enum Device {
 
 impl Device {
     pub fn resolve(choice: DeviceChoice, adapter: Option<&str>, cpu: CpuOptions) -> Result<Device> {
-        let named = AdapterChoice { name: adapter.map(str::to_string), allow_software: adapter.is_some() };
+        let named = AdapterChoice {
+            name: adapter.map(str::to_string),
+            allow_software: adapter.is_some(),
+        };
         match choice {
             DeviceChoice::Cpu => Ok(Device::Cpu(cpu)),
             DeviceChoice::Gpu => Ok(Device::Gpu(
-                GpuContext::open(&AdapterChoice { allow_software: true, ..named })?,
+                GpuContext::open(&AdapterChoice {
+                    allow_software: true,
+                    ..named
+                })?,
                 GpuOptions::default(),
             )),
             DeviceChoice::Auto => match GpuContext::open(&named) {
@@ -63,7 +69,11 @@ impl Device {
 
     /// The precision used when the user names none: f64 on the CPU (the reference), f32 on GPUs.
     pub fn default_precision(&self) -> Precision {
-        if self.is_gpu() { Precision::F32 } else { Precision::F64 }
+        if self.is_gpu() {
+            Precision::F32
+        } else {
+            Precision::F64
+        }
     }
 }
 
@@ -205,8 +215,18 @@ pub fn solve(
         Device::Gpu(ctx, opts) => {
             let m = &prep.patterns.mask;
             match precision {
-                Precision::F32 => solver::solve(&GpuBackend::<f32>::new(ctx.clone(), &prep.x, &prep.y, m, *opts)?, params, init, obs),
-                Precision::F64 => solver::solve(&GpuBackend::<f64>::new(ctx.clone(), &prep.x, &prep.y, m, *opts)?, params, init, obs),
+                Precision::F32 => solver::solve(
+                    &GpuBackend::<f32>::new(ctx.clone(), &prep.x, &prep.y, m, *opts)?,
+                    params,
+                    init,
+                    obs,
+                ),
+                Precision::F64 => solver::solve(
+                    &GpuBackend::<f64>::new(ctx.clone(), &prep.x, &prep.y, m, *opts)?,
+                    params,
+                    init,
+                    obs,
+                ),
             }
         }
     }

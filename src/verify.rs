@@ -46,12 +46,22 @@ impl Report {
 
 fn rel(a: &[f64], b: &[f64]) -> f64 {
     let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let diff = a.iter().zip(b).fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
     if scale > 0.0 { diff / scale } else { diff }
 }
 
 /// Forward, loss, gradient and prox step of both backends at host point `u`.
-fn compare_ops<A: Backend, B: Backend>(a: &A, b: &B, u: &[f64], params: &FistaParams, label: &str, tol: f64) -> Result<Vec<Check>> {
+fn compare_ops<A: Backend, B: Backend>(
+    a: &A,
+    b: &B,
+    u: &[f64],
+    params: &FistaParams,
+    label: &str,
+    tol: f64,
+) -> Result<Vec<Check>> {
     let s = params.get();
     let dims: Dims = a.dims();
     let mut out = Vec::new();
@@ -66,15 +76,36 @@ fn compare_ops<A: Backend, B: Backend>(a: &A, b: &B, u: &[f64], params: &FistaPa
             be.gradient(&pr, &mut g)?;
             let mut next = be.zeros(dims.weights())?;
             be.prox_step(s.regularizer, s.lambda, 1.0, &ub, &g, &mut next)?;
-            (be.download(&pr)?, loss, be.download(&g)?, be.download(&next)?)
+            (
+                be.download(&pr)?,
+                loss,
+                be.download(&g)?,
+                be.download(&next)?,
+            )
         }};
     }
     let (pa, la, ga, na) = eval!(a);
     let (pb, lb, gb, nb) = eval!(b);
-    out.push(Check { what: format!("forward at {label}"), value: rel(&pb, &pa), tol: Some(tol) });
-    out.push(Check { what: format!("loss at {label}"), value: (la - lb).abs() / la.abs().max(f64::MIN_POSITIVE), tol: Some(tol) });
-    out.push(Check { what: format!("gradient at {label}"), value: rel(&gb, &ga), tol: Some(tol) });
-    out.push(Check { what: format!("prox step at {label}"), value: rel(&nb, &na), tol: Some(tol) });
+    out.push(Check {
+        what: format!("forward at {label}"),
+        value: rel(&pb, &pa),
+        tol: Some(tol),
+    });
+    out.push(Check {
+        what: format!("loss at {label}"),
+        value: (la - lb).abs() / la.abs().max(f64::MIN_POSITIVE),
+        tol: Some(tol),
+    });
+    out.push(Check {
+        what: format!("gradient at {label}"),
+        value: rel(&gb, &ga),
+        tol: Some(tol),
+    });
+    out.push(Check {
+        what: format!("prox step at {label}"),
+        value: rel(&nb, &na),
+        tol: Some(tol),
+    });
     Ok(out)
 }
 
@@ -87,32 +118,87 @@ fn run_gpu<T: GpuReal>(
     tols: (f64, f64, f64),
 ) -> Result<Report> {
     let (op_tol, obj_tol, acc_tol) = tols;
-    let cpu = CpuBackend::<f64>::new(&prep.x, &prep.y, prep.patterns.mask.clone(), CpuOptions::default());
+    let cpu = CpuBackend::<f64>::new(
+        &prep.x,
+        &prep.y,
+        prep.patterns.mask.clone(),
+        CpuOptions::default(),
+    );
     let gpu = GpuBackend::<T>::new(ctx.clone(), &prep.x, &prep.y, &prep.patterns.mask, gpu_opts)?;
     let dims = cpu.dims();
-    let mut checks = compare_ops(&cpu, &gpu, &vec![0.0; dims.weights()], params, "U = 0", op_tol)?;
+    let mut checks = compare_ops(
+        &cpu,
+        &gpu,
+        &vec![0.0; dims.weights()],
+        params,
+        "U = 0",
+        op_tol,
+    )?;
     let mut rng = Rng::new(cfg.seed ^ 0xC0FFEE);
     let random: Vec<f64> = (0..dims.weights()).map(|_| rng.normal()).collect();
-    checks.extend(compare_ops(&cpu, &gpu, &random, params, "random U", op_tol)?);
+    checks.extend(compare_ops(
+        &cpu, &gpu, &random, params, "random U", op_tol,
+    )?);
 
     let sc = solver::solve(&cpu, params, None, &mut Silent)?;
     let sg = solver::solve(&gpu, params, None, &mut Silent)?;
-    checks.push(Check { what: "final objective".into(), value: (sc.objective - sg.objective).abs() / sc.objective, tol: Some(obj_tol) });
+    checks.push(Check {
+        what: "final objective".into(),
+        value: (sc.objective - sg.objective).abs() / sc.objective,
+        tol: Some(obj_tol),
+    });
     let c = prep.task.outputs();
-    let net = |s: &Solution| Network::from_convex(&s.weights, &prep.kept_gates(), c, train::meta(prep, cfg, params, s));
+    let net = |s: &Solution| {
+        Network::from_convex(
+            &s.weights,
+            &prep.kept_gates(),
+            c,
+            train::meta(prep, cfg, params, s),
+        )
+    };
     let (nc, ng) = (net(&sc), net(&sg));
     let (ac, ag) = (train::score(&nc, prep)?, train::score(&ng, prep)?);
     if let (Some(a), Some(b)) = (ac.test.or(ac.train), ag.test.or(ag.train)) {
-        let what = if prep.task.is_classification() { "test accuracy |cpu - gpu|" } else { "test mse |cpu - gpu| / cpu" };
-        let v = if prep.task.is_classification() { (a - b).abs() } else { (a - b).abs() / a.max(f64::MIN_POSITIVE) };
-        checks.push(Check { what: what.into(), value: v, tol: Some(acc_tol) });
+        let what = if prep.task.is_classification() {
+            "test accuracy |cpu - gpu|"
+        } else {
+            "test mse |cpu - gpu| / cpu"
+        };
+        let v = if prep.task.is_classification() {
+            (a - b).abs()
+        } else {
+            (a - b).abs() / a.max(f64::MIN_POSITIVE)
+        };
+        checks.push(Check {
+            what: what.into(),
+            value: v,
+            tol: Some(acc_tol),
+        });
     }
-    let active = |s: &Solution| -> Vec<bool> { s.weights.chunks(dims.d).map(|g| g.iter().any(|&v| v != 0.0)).collect() };
+    let active = |s: &Solution| -> Vec<bool> {
+        s.weights
+            .chunks(dims.d)
+            .map(|g| g.iter().any(|&v| v != 0.0))
+            .collect()
+    };
     let (xa, xb) = (active(&sc), active(&sg));
     let differ = xa.iter().zip(&xb).filter(|(a, b)| a != b).count();
-    checks.push(Check { what: "active neurons differing".into(), value: differ as f64, tol: None });
-    checks.push(Check { what: "iterations |cpu - gpu|".into(), value: (sc.iterations as f64 - sg.iterations as f64).abs(), tol: None });
-    Ok(Report { device: gpu.describe(), checks, cpu: sc, gpu: sg })
+    checks.push(Check {
+        what: "active neurons differing".into(),
+        value: differ as f64,
+        tol: None,
+    });
+    checks.push(Check {
+        what: "iterations |cpu - gpu|".into(),
+        value: (sc.iterations as f64 - sg.iterations as f64).abs(),
+        tol: None,
+    });
+    Ok(Report {
+        device: gpu.describe(),
+        checks,
+        cpu: sc,
+        gpu: sg,
+    })
 }
 
 /// Solves and compares; `precision` is the GPU's (the CPU side is always f64).

@@ -81,47 +81,51 @@ macro_rules! backend_suite {
 
             #[test]
             fn prox_step_and_reductions_match_host() {
-                let prob = problem(50, 6, 20, 3, 5);
-                let Some(be) = ($make)(&prob, true) else {
-                    return;
-                };
-                let len = be.dims().weights();
-                let (d, lam, eta) = (6, 0.05, 0.7);
-                let v = rand_weights(len, 3);
-                let g = rand_weights(len, 4);
-                for reg in [Regularizer::NeuronGl1, Regularizer::L2, Regularizer::None] {
-                    let (vb, gb) = (be.upload(&v).unwrap(), be.upload(&g).unwrap());
-                    let mut out = be.zeros(len).unwrap();
-                    let st_sq = be.prox_step(reg, lam, eta, &vb, &gb, &mut out).unwrap();
-                    let got = be.download(&out).unwrap();
-                    let mut want: Vec<f64> = v.iter().zip(&g).map(|(a, b)| a - eta * b).collect();
-                    reg.prox(&mut want, d, eta * lam);
-                    assert!(rel_diff(&got, &want) < $tol, "{reg:?} prox");
-                    let sq: f64 = want.iter().zip(&v).map(|(w, a)| (w - a).powi(2)).sum();
-                    assert!((st_sq - sq).abs() <= $tol * sq.max(1.0), "{reg:?} sq");
-                    let pen = be.penalty(reg, &out).unwrap();
-                    assert!((pen - reg.value(&want, d)).abs() <= $tol * pen.max(1.0));
-                    let s = be.subgrad_norm_sq(reg, lam, &out, &gb).unwrap();
-                    let sw = reg.min_norm_subgrad_sq(&want, &g, d, lam);
-                    assert!(
-                        (s - sw).abs() <= $tol * sw.max(1.0),
-                        "{reg:?} subgrad {s} vs {sw}"
-                    );
+                // 150 gates: more than one 64-wide workgroup of groups per chunk unless forced small.
+                let prob = problem(200, 6, 150, 3, 5);
+                for small in [false, true] {
+                    let Some(be) = ($make)(&prob, small) else {
+                        return;
+                    };
+                    let len = be.dims().weights();
+                    let (d, lam, eta) = (6, 0.05, 0.7);
+                    let v = rand_weights(len, 3);
+                    let g = rand_weights(len, 4);
+                    for reg in [Regularizer::NeuronGl1, Regularizer::L2, Regularizer::None] {
+                        let (vb, gb) = (be.upload(&v).unwrap(), be.upload(&g).unwrap());
+                        let mut out = be.zeros(len).unwrap();
+                        let st_sq = be.prox_step(reg, lam, eta, &vb, &gb, &mut out).unwrap();
+                        let got = be.download(&out).unwrap();
+                        let mut want: Vec<f64> =
+                            v.iter().zip(&g).map(|(a, b)| a - eta * b).collect();
+                        reg.prox(&mut want, d, eta * lam);
+                        assert!(rel_diff(&got, &want) < $tol, "{reg:?} prox");
+                        let sq: f64 = want.iter().zip(&v).map(|(w, a)| (w - a).powi(2)).sum();
+                        assert!((st_sq - sq).abs() <= $tol * sq.max(1.0), "{reg:?} sq");
+                        let pen = be.penalty(reg, &out).unwrap();
+                        assert!((pen - reg.value(&want, d)).abs() <= $tol * pen.max(1.0));
+                        let s = be.subgrad_norm_sq(reg, lam, &out, &gb).unwrap();
+                        let sw = reg.min_norm_subgrad_sq(&want, &g, d, lam);
+                        assert!(
+                            (s - sw).abs() <= $tol * sw.max(1.0),
+                            "{reg:?} subgrad {s} vs {sw}"
+                        );
+                    }
+                    let vb = be.upload(&v).unwrap();
+                    let norms = be.group_norms(&vb).unwrap();
+                    let want: Vec<f64> = v
+                        .chunks(d)
+                        .map(|c| c.iter().map(|a| a * a).sum::<f64>().sqrt())
+                        .collect();
+                    assert!(rel_diff(&norms, &want) < $tol);
+                    let mut yb = be.upload(&g).unwrap();
+                    be.axpby(2.0, &vb, -0.5, &mut yb).unwrap();
+                    let want: Vec<f64> = v.iter().zip(&g).map(|(a, b)| 2.0 * a - 0.5 * b).collect();
+                    assert!(rel_diff(&be.download(&yb).unwrap(), &want) < $tol);
+                    let dot = be.dot(&vb, &yb).unwrap();
+                    let dw: f64 = v.iter().zip(&want).map(|(a, b)| a * b).sum();
+                    assert!((dot - dw).abs() <= $tol * dw.abs().max(1.0) * 10.0);
                 }
-                let vb = be.upload(&v).unwrap();
-                let norms = be.group_norms(&vb).unwrap();
-                let want: Vec<f64> = v
-                    .chunks(d)
-                    .map(|c| c.iter().map(|a| a * a).sum::<f64>().sqrt())
-                    .collect();
-                assert!(rel_diff(&norms, &want) < $tol);
-                let mut yb = be.upload(&g).unwrap();
-                be.axpby(2.0, &vb, -0.5, &mut yb).unwrap();
-                let want: Vec<f64> = v.iter().zip(&g).map(|(a, b)| 2.0 * a - 0.5 * b).collect();
-                assert!(rel_diff(&be.download(&yb).unwrap(), &want) < $tol);
-                let dot = be.dot(&vb, &yb).unwrap();
-                let dw: f64 = v.iter().zip(&want).map(|(a, b)| a * b).sum();
-                assert!((dot - dw).abs() <= $tol * dw.abs().max(1.0) * 10.0);
             }
         }
     };

@@ -3,7 +3,9 @@
 use clap::Args;
 use cvxnn::Error;
 use cvxnn::backend::Dims;
-use cvxnn::train::Precision;
+use cvxnn::backend::wgpu::{AdapterChoice, GpuContext};
+use cvxnn::bench::{HEADER, format_row, run_cpu, run_gpu};
+use cvxnn::train::{DeviceChoice, Precision};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -19,9 +21,15 @@ pub struct BenchArgs {
     /// Outputs.
     #[arg(long, default_value_t = 10)]
     c: usize,
+    /// cpu, or gpu (any adapter, software ones included; auto means gpu when a hardware one exists).
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceChoice,
+    /// GPU adapter name substring.
+    #[arg(long)]
+    adapter: Option<String>,
     #[arg(long, value_enum, default_value = "f32")]
     precision: Precision,
-    /// Worker threads (0: all cores).
+    /// CPU worker threads (0: all cores).
     #[arg(long, default_value_t = 0)]
     threads: usize,
     /// Timed repetitions (the median is reported).
@@ -36,19 +44,14 @@ pub fn run(a: BenchArgs) -> cvxnn::Result<i32> {
             "all sizes must be >= 1",
         ));
     }
-    let threads = match a.threads {
-        0 => std::thread::available_parallelism().map_or(1, |c| c.get()),
-        t => t,
-    };
     let dims = Dims {
         n: a.n,
         d: a.d,
         p: a.p,
         c: a.c,
     };
-    println!(
-        "device: cpu-{:?}, {threads} threads; n {} d {} p {} c {}; {:.2} GFLOP per product (2 n d p c); median of {}",
-        a.precision,
+    let sizes = format!(
+        "n {} d {} p {} c {}; {:.2} GFLOP per product (2 n d p c); median of {}",
         a.n,
         a.d,
         a.p,
@@ -56,19 +59,48 @@ pub fn run(a: BenchArgs) -> cvxnn::Result<i32> {
         dims.product_flops() / 1e9,
         a.reps
     );
-    let rows = match a.precision {
-        Precision::F32 => cvxnn::bench::run::<f32>(dims, threads, a.reps, 1)?,
-        Precision::F64 => cvxnn::bench::run::<f64>(dims, threads, a.reps, 1)?,
+    let gpu = match a.device {
+        DeviceChoice::Cpu => None,
+        DeviceChoice::Gpu => Some(GpuContext::open(&AdapterChoice {
+            name: a.adapter.clone(),
+            allow_software: true,
+        })?),
+        DeviceChoice::Auto => GpuContext::open(&AdapterChoice {
+            name: a.adapter.clone(),
+            allow_software: a.adapter.is_some(),
+        })
+        .ok(),
     };
-    println!(
-        "{:<18} {:>10} {:>10} {:>12}",
-        "op", "ms", "GFLOP/s", "x GEMM rate"
-    );
+    let rows = match gpu {
+        Some(ctx) => {
+            println!(
+                "device: gpu-{} on {}; {sizes}",
+                a.precision.name(),
+                ctx.describe()
+            );
+            match a.precision {
+                Precision::F32 => run_gpu::<f32>(ctx, dims, a.reps, 1)?,
+                Precision::F64 => run_gpu::<f64>(ctx, dims, a.reps, 1)?,
+            }
+        }
+        None => {
+            let threads = match a.threads {
+                0 => std::thread::available_parallelism().map_or(1, |c| c.get()),
+                t => t,
+            };
+            println!(
+                "device: cpu-{}, {threads} threads; {sizes}",
+                a.precision.name()
+            );
+            match a.precision {
+                Precision::F32 => run_cpu::<f32>(dims, threads, a.reps, 1)?,
+                Precision::F64 => run_cpu::<f64>(dims, threads, a.reps, 1)?,
+            }
+        }
+    };
+    println!("{HEADER}");
     for r in rows {
-        println!(
-            "{:<18} {:>10.2} {:>10.1} {:>12.2}",
-            r.op, r.ms, r.gflops, r.ratio_to_gemm
-        );
+        println!("{}", format_row(&r));
     }
     Ok(0)
 }

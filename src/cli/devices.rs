@@ -9,7 +9,10 @@ pub fn run() -> cvxnn::Result<i32> {
         println!("For a software adapter on Linux: apt-get install mesa-vulkan-drivers libvulkan1");
         return Ok(0);
     }
-    println!("{:<40} {:<8} {:<14} {:>5} {:>12} {:>11}", "adapter", "backend", "type", "f64", "binding MiB", "buffer MiB");
+    println!(
+        "{:<40} {:<8} {:<14} {:>5} {:>12} {:>11}",
+        "adapter", "backend", "type", "f64", "binding MiB", "buffer MiB"
+    );
     for a in all {
         println!(
             "{:<40} {:<8} {:<14} {:>5} {:>12} {:>11}",
@@ -21,6 +24,8 @@ pub fn run() -> cvxnn::Result<i32> {
             a.max_buffer_mib
         );
     }
-    println!("--device auto picks the first non-CPU adapter; --device gpu or --adapter NAME also accept software ones.");
+    println!(
+        "--device auto picks the first non-CPU adapter; --device gpu or --adapter NAME also accept software ones."
+    );
     Ok(0)
 }

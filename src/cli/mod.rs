@@ -8,12 +8,12 @@ mod train;
 mod verify;
 
 use clap::{Args, Parser, Subcommand};
+use cvxnn::backend::cpu::CpuOptions;
 use cvxnn::data::preprocess::Scaling;
 use cvxnn::data::{LabelColumn, LoadOptions};
 use cvxnn::problem::TaskChoice;
 use cvxnn::regularizer::Regularizer;
 use cvxnn::solver::{FistaParams, FistaSettings};
-use cvxnn::backend::cpu::CpuOptions;
 use cvxnn::train::{Device, DeviceChoice, Precision, ProblemConfig};
 use std::path::PathBuf;
 
@@ -170,8 +170,19 @@ pub struct DeviceArgs {
 
 impl DeviceArgs {
     fn resolve(&self) -> cvxnn::Result<Device> {
-        let choice = if self.adapter.is_some() && self.device == DeviceChoice::Auto { DeviceChoice::Gpu } else { self.device };
-        Device::resolve(choice, self.adapter.as_deref(), CpuOptions { threads: self.threads, block_rows: 0 })
+        let choice = if self.adapter.is_some() && self.device == DeviceChoice::Auto {
+            DeviceChoice::Gpu
+        } else {
+            self.device
+        };
+        Device::resolve(
+            choice,
+            self.adapter.as_deref(),
+            CpuOptions {
+                threads: self.threads,
+                block_rows: 0,
+            },
+        )
     }
 }
 

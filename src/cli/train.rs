@@ -95,7 +95,10 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
     obs.line(&format!(
         "solver: R-FISTA on {}, lambda {:e}, {:?}, tol {:e}, max-iters {}",
         device.describe(precision),
-        a.solver.lambda, a.solver.regularizer, a.solver.tol, a.solver.max_iters
+        a.solver.lambda,
+        a.solver.regularizer,
+        a.solver.tol,
+        a.solver.max_iters
     ));
     obs.header();
     let sol = train::solve(&prep, &params, &device, precision, None, &mut obs)?;

@@ -21,7 +21,10 @@ pub struct VerifyArgs {
 
 pub fn run(a: VerifyArgs) -> cvxnn::Result<i32> {
     let params = a.solver.params()?;
-    let ctx = GpuContext::open(&AdapterChoice { name: a.adapter.clone(), allow_software: true })?;
+    let ctx = GpuContext::open(&AdapterChoice {
+        name: a.adapter.clone(),
+        allow_software: true,
+    })?;
     let cfg = a.problem.config();
     let prep = train::prepare(&cfg)?;
     println!(
@@ -33,9 +36,19 @@ pub fn run(a: VerifyArgs) -> cvxnn::Result<i32> {
         prep.task.outputs(),
         a.precision.name()
     );
-    let rep = cvxnn::verify::verify(&prep, &cfg, &params, ctx, GpuOptions::default(), a.precision)?;
+    let rep = cvxnn::verify::verify(
+        &prep,
+        &cfg,
+        &params,
+        ctx,
+        GpuOptions::default(),
+        a.precision,
+    )?;
     println!("device: {}", rep.device);
-    println!("{:<34} {:>12} {:>10}  result", "check", "value", "tolerance");
+    println!(
+        "{:<34} {:>12} {:>10}  result",
+        "check", "value", "tolerance"
+    );
     for c in &rep.checks {
         let (tol, res) = match c.tol {
             Some(t) => (format!("{t:.0e}"), if c.passed() { "ok" } else { "FAIL" }),
@@ -50,6 +63,13 @@ pub fn run(a: VerifyArgs) -> cvxnn::Result<i32> {
         );
     }
     let ok = rep.passed();
-    println!("{}", if ok { "verify: CPU and GPU agree" } else { "verify: CPU and GPU DISAGREE" });
+    println!(
+        "{}",
+        if ok {
+            "verify: CPU and GPU agree"
+        } else {
+            "verify: CPU and GPU DISAGREE"
+        }
+    );
     Ok(if ok { 0 } else { 1 })
 }

@@ -97,10 +97,13 @@ impl<T: GpuReal> GpuBackend<T> {
         if opts.max_rows_per_chunk > 0 {
             rows_per = rows_per.min(opts.max_rows_per_chunk);
         }
+        // Per-group kernels run one invocation per gate of a chunk on a 1-D grid of 64-wide groups.
+        let grid = 64 * ctx.limits.max_compute_workgroups_per_dimension as usize;
         let gates_per = match opts.max_gates_per_chunk {
             0 => maxb / (d * s),
             g => g.min(maxb / (d * s)),
-        };
+        }
+        .min(grid);
         if rows_per == 0 || gates_per == 0 {
             return Err(Error::Device(format!(
                 "one row of {d} features or one gate does not fit the adapter's {} MiB binding limit",
@@ -341,7 +344,7 @@ impl<T: GpuReal> GpuBackend<T> {
                 &mut enc,
                 kernel,
                 &[&v.chunks[k], gb, ob, &self.stat, &prm],
-                groups_2d(gc, 64, 1),
+                (gc.div_ceil(64) as u32, 1),
             )?;
             self.reduce_into(&mut enc, &self.stat, &self.stat, gc, 2, k)?;
         }
@@ -561,7 +564,7 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
                 &mut enc,
                 Kernel::GroupStat,
                 &[&u.chunks[k], &self.dummy, &self.dummy_rw, &self.stat, &prm],
-                groups_2d(gc, 64, 1),
+                (gc.div_ceil(64) as u32, 1),
             )?;
             enc.copy_buffer_to_buffer(&self.stat, 0, &out, off, (gc * s) as u64);
             off += (gc * s) as u64;
@@ -642,4 +645,79 @@ pub fn device_patterns<T: GpuReal>(
         }
     }
     Ok(mask)
+}
+
+/// Times a plain GEMM (m x k times k x n) on the device: the median of `reps` runs, in seconds,
+/// each waiting for the device inside the timed region.
+pub fn time_gemm<T: GpuReal>(
+    ctx: &Arc<GpuContext>,
+    m: usize,
+    k: usize,
+    n: usize,
+    reps: usize,
+) -> Result<f64> {
+    let s = std::mem::size_of::<T>();
+    let maxb = ctx.max_binding() as usize;
+    if m * k * s > maxb || k * n * s > maxb || m * n * s > maxb {
+        return Err(Error::Device(format!(
+            "reference GEMM {m}x{k}x{n} exceeds one binding ({} MiB)",
+            maxb >> 20
+        )));
+    }
+    let mut rng = crate::rng::Rng::new(1);
+    let mut fill = |len: usize| -> Vec<f64> { (0..len).map(|_| rng.normal()).collect() };
+    let a = storage_init(ctx, &to_bytes::<T>(&fill(m * k)), "a");
+    let b = storage_init(ctx, &to_bytes::<T>(&fill(k * n)), "b");
+    let c = storage(ctx, m * n * s, "c");
+    let prm = params::<T>(ctx, &[], &[m as u32, k as u32, n as u32]);
+    let pl = ctx.pipeline(Kernel::Gemm, T::WGSL)?;
+    let entries: Vec<wgpu::BindGroupEntry> = [&a, &b, &c, &prm]
+        .iter()
+        .enumerate()
+        .map(|(i, buf)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: buf.as_entire_binding(),
+        })
+        .collect();
+    let bg = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout: &pl.1,
+        entries: &entries,
+    });
+    let groups = (
+        n.div_ceil(4).div_ceil(16) as u32,
+        m.div_ceil(4).div_ceil(4) as u32,
+    );
+    let once = || -> Result<f64> {
+        let t = std::time::Instant::now();
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&pl.0);
+            pass.set_bind_group(0, &bg, &[]);
+            pass.dispatch_workgroups(groups.0, groups.1, 1);
+        }
+        ctx.queue.submit([enc.finish()]);
+        ctx.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Device(format!("poll: {e}")))?;
+        Ok(t.elapsed().as_secs_f64())
+    };
+    once()?;
+    let mut times = (0..reps.max(1))
+        .map(|_| once())
+        .collect::<Result<Vec<f64>>>()?;
+    times.sort_by(|x, y| x.total_cmp(y));
+    Ok(times[times.len() / 2])
+}
+
+impl<T: GpuReal> GpuBackend<T> {
+    /// Blocks until the device has finished all submitted work (for timing).
+    pub fn sync(&self) -> Result<()> {
+        self.ctx
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Device(format!("poll: {e}")))?;
+        Ok(())
+    }
 }

@@ -12,6 +12,7 @@ pub const SHADERS: &[(&str, &str)] = &[
         "regularizer",
         include_str!("../../../shaders/regularizer.wgsl"),
     ),
+    ("gemm", include_str!("../../../shaders/gemm.wgsl")),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +31,7 @@ pub enum Kernel {
     Gradient,
     Prox,
     GroupStat,
+    Gemm,
 }
 
 use Slot::*;
@@ -39,6 +41,7 @@ impl Kernel {
     pub fn spec(self) -> (&'static str, &'static str, &'static [Slot]) {
         match self {
             Kernel::Axpby => ("vector", "axpby", &[Read, ReadWrite, Uniform]),
+            Kernel::Gemm => ("gemm", "gemm", &[Read, Read, ReadWrite, Uniform]),
             Kernel::Reduce => ("reduce", "reduce", &[Read, Read, ReadWrite, Uniform]),
             Kernel::Patterns => ("patterns", "patterns", &[Read, Read, ReadWrite, Uniform]),
             Kernel::Forward => (
@@ -89,6 +92,7 @@ mod tests {
             Kernel::Gradient,
             Kernel::Prox,
             Kernel::GroupStat,
+            Kernel::Gemm,
         ] {
             let (file, entry, _) = k.spec();
             assert!(

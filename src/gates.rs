@@ -69,10 +69,14 @@ pub struct Patterns {
 
 /// Computes patterns on the training rows and keeps the first gate of each distinct, non-zero one.
 pub fn unique_patterns(x: &Array2<f64>, g: &Array2<f64>) -> Patterns {
-    let full = patterns(x, g);
+    dedup(patterns(x, g))
+}
+
+/// Keeps the first gate of each distinct, non-zero pattern column of `full`.
+pub fn dedup(full: BitMask) -> Patterns {
     let mut seen: HashMap<Vec<u64>, usize> = HashMap::new();
     let (mut kept, mut zero, mut dup) = (Vec::new(), 0, 0);
-    for i in 0..g.ncols() {
+    for i in 0..full.cols() {
         let col = full.column_bits(i);
         if col.iter().all(|&w| w == 0) {
             zero += 1;

@@ -145,7 +145,14 @@ impl Prepared {
     }
 }
 
+/// Prepares the problem with activation patterns computed on the host (f64).
 pub fn prepare(cfg: &ProblemConfig) -> Result<Prepared> {
+    prepare_on(cfg, &Device::Cpu(CpuOptions::default()))
+}
+
+/// Prepares the problem; on a GPU device the activation patterns X G > 0 are computed there (in
+/// f32 they can differ from the host's only where x . g is within rounding of 0).
+pub fn prepare_on(cfg: &ProblemConfig, device: &Device) -> Result<Prepared> {
     if !(0.0..1.0).contains(&cfg.test_fraction) {
         return Err(Error::param(
             "--test-fraction",
@@ -183,7 +190,14 @@ pub fn prepare(cfg: &ProblemConfig) -> Result<Prepared> {
         Some(path) => gates::load_npy(path, x.ncols())?,
         None => gates::gaussian(x.ncols(), cfg.gates, cfg.seed),
     };
-    let patterns = gates::unique_patterns(&x, &gates);
+    let patterns = match device {
+        Device::Cpu(_) => gates::unique_patterns(&x, &gates),
+        Device::Gpu(ctx, _) => gates::dedup(if ctx.has_f64() {
+            crate::backend::wgpu::device_patterns::<f64>(ctx, &x, &gates)?
+        } else {
+            crate::backend::wgpu::device_patterns::<f32>(ctx, &x, &gates)?
+        }),
+    };
     if patterns.kept.is_empty() {
         return Err(Error::Data(
             "every gate has an all-zero activation pattern on the training rows".into(),

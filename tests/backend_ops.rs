@@ -80,6 +80,60 @@ macro_rules! backend_suite {
             }
 
             #[test]
+            fn fused_trial_and_objective_terms_match_reference() {
+                let prob = problem(90, 5, 70, 2, 8);
+                let (d, lam, eta) = (5, 0.02, 0.5);
+                let len = 2 * prob.g.ncols() * d;
+                let (v, g) = (rand_weights(len, 5), rand_weights(len, 6));
+                let pv = naive_forward(&prob.x, &prob.g, &v, 2);
+                for small in [false, true] {
+                    let Some(be) = ($make)(&prob, small) else {
+                        return;
+                    };
+                    for reg in [Regularizer::NeuronGl1, Regularizer::L2, Regularizer::None] {
+                        let (vb, gb) = (be.upload(&v).unwrap(), be.upload(&g).unwrap());
+                        let pvb = be.upload(pv.as_slice().unwrap()).unwrap();
+                        let mut out = be.zeros(len).unwrap();
+                        let mut pout = be.zeros(be.dims().preds()).unwrap();
+                        let tr = be
+                            .trial(reg, lam, eta, &vb, &gb, &pvb, &mut out, &mut pout)
+                            .unwrap();
+                        let mut want: Vec<f64> =
+                            v.iter().zip(&g).map(|(a, b)| a - eta * b).collect();
+                        reg.prox(&mut want, d, eta * lam);
+                        let step: f64 = want.iter().zip(&v).map(|(w, a)| (w - a).powi(2)).sum();
+                        let pw = naive_forward(&prob.x, &prob.g, &want, 2);
+                        let curv: f64 = (&pw - &pv).iter().map(|e| e * e).sum();
+                        let loss = naive_loss(&prob.x, &prob.g, &prob.y, &want);
+                        for (got, exp, what) in [
+                            (tr.step_sq, step, "step"),
+                            (tr.curv_sq, curv, "curv"),
+                            (tr.loss, loss, "loss"),
+                        ] {
+                            assert!(
+                                (got - exp).abs() <= 10.0 * $tol * exp.abs().max(1e-3),
+                                "{reg:?} small {small} {what}: {got} vs {exp}"
+                            );
+                        }
+                        assert!(rel_diff(&be.download(&out).unwrap(), &want) < $tol);
+                        let (pen, sub) = be.objective_terms(reg, lam, &out, &gb).unwrap();
+                        let (pw_, sw) = (
+                            reg.value(&want, d),
+                            reg.min_norm_subgrad_sq(&want, &g, d, lam),
+                        );
+                        assert!(
+                            (pen - pw_).abs() <= 10.0 * $tol * pw_.max(1.0),
+                            "{reg:?} penalty"
+                        );
+                        assert!(
+                            (sub - sw).abs() <= 10.0 * $tol * sw.max(1.0),
+                            "{reg:?} subgradient"
+                        );
+                    }
+                }
+            }
+
+            #[test]
             fn prox_step_and_reductions_match_host() {
                 // 150 gates: more than one 64-wide workgroup of groups per chunk unless forced small.
                 let prob = problem(200, 6, 150, 3, 5);

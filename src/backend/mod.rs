@@ -34,6 +34,17 @@ impl Dims {
     }
 }
 
+/// Scalars of one line-search trial, returned together (one read-back on a GPU).
+#[derive(Debug, Clone, Copy)]
+pub struct Trial {
+    /// ||U+ - V||^2
+    pub step_sq: f64,
+    /// ||Yhat(U+) - Yhat(V)||^2
+    pub curv_sq: f64,
+    /// f(U+)
+    pub loss: f64,
+}
+
 pub trait Backend {
     type Buf;
 
@@ -80,4 +91,41 @@ pub trait Backend {
     ) -> Result<f64>;
     /// ||U_{l,i}||_2 for every (l, i), in (l, i) order.
     fn group_norms(&self, u: &Self::Buf) -> Result<Vec<f64>>;
+
+    /// One line-search trial from V: out <- prox_{eta lam R}(v - eta grad) and
+    /// pout <- forward(out). Backends that can fuse the read-backs override this.
+    #[allow(clippy::too_many_arguments)]
+    fn trial(
+        &self,
+        reg: Regularizer,
+        lam: f64,
+        eta: f64,
+        v: &Self::Buf,
+        grad: &Self::Buf,
+        pv: &Self::Buf,
+        out: &mut Self::Buf,
+        pout: &mut Self::Buf,
+    ) -> Result<Trial> {
+        let step_sq = self.prox_step(reg, lam, eta, v, grad, out)?;
+        self.forward(out, pout)?;
+        Ok(Trial {
+            step_sq,
+            curv_sq: self.dist_sq(pout, pv)?,
+            loss: self.loss(pout)?,
+        })
+    }
+
+    /// R(u) and the squared minimum-norm subgradient norm of f + lam R at u, together.
+    fn objective_terms(
+        &self,
+        reg: Regularizer,
+        lam: f64,
+        u: &Self::Buf,
+        grad: &Self::Buf,
+    ) -> Result<(f64, f64)> {
+        Ok((
+            self.penalty(reg, u)?,
+            self.subgrad_norm_sq(reg, lam, u, grad)?,
+        ))
+    }
 }

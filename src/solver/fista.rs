@@ -194,21 +194,18 @@ pub fn solve<B: Backend>(
         // that way avoids the cancellation that stalls the textbook test near the optimum.
         let mut tries = 0;
         let (f_new, curv, sq) = loop {
-            let sq = be.prox_step(reg, lam, eta, &v, &gv, &mut u_new)?;
-            be.forward(&u_new, &mut pu_new)?;
-            let curv = be.dist_sq(&pu_new, &pv)? / nc2;
+            let tr = be.trial(reg, lam, eta, &v, &gv, &pv, &mut u_new, &mut pu_new)?;
+            let curv = tr.curv_sq / nc2;
             tries += 1;
-            if 2.0 * eta * curv <= sq {
-                break (be.loss(&pu_new)?, curv, sq);
+            if 2.0 * eta * curv <= tr.step_sq {
+                break (tr.loss, curv, tr.step_sq);
             }
             if tries >= s.max_backtracks {
                 failures += 1;
                 eta = s.fallback_step;
                 log::warn!("line search failed after {tries} tries; taking step {eta:e}");
-                let sq = be.prox_step(reg, lam, eta, &v, &gv, &mut u_new)?;
-                be.forward(&u_new, &mut pu_new)?;
-                let curv = be.dist_sq(&pu_new, &pv)? / nc2;
-                break (be.loss(&pu_new)?, curv, sq);
+                let tr = be.trial(reg, lam, eta, &v, &gv, &pv, &mut u_new, &mut pu_new)?;
+                break (tr.loss, tr.curv_sq / nc2, tr.step_sq);
             }
             eta *= s.backtrack;
         };
@@ -244,9 +241,8 @@ pub fn solve<B: Backend>(
 
         // Stopping test at U+ (= u now): needs grad f(U+).
         loss = f_new;
-        pen = be.penalty(reg, &u)?;
         be.gradient(&pu, &mut diff)?;
-        gnsq = be.subgrad_norm_sq(reg, lam, &u, &diff)?;
+        (pen, gnsq) = be.objective_terms(reg, lam, &u, &diff)?;
 
         // Gradient at the new V: free after a restart (V = U+), one adjoint product otherwise.
         if restart {

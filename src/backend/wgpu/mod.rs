@@ -12,7 +12,7 @@ pub mod pipelines;
 pub use buffers::{GpuBuf, GpuReal};
 pub use context::{AdapterChoice, AdapterSummary, GpuContext, list_adapters};
 
-use super::{Backend, Dims};
+use super::{Backend, Dims, Trial};
 use crate::error::{Error, Result};
 use crate::mask::BitMask;
 use crate::regularizer::Regularizer;
@@ -162,7 +162,8 @@ impl<T: GpuReal> GpuBackend<T> {
         }
         let max_gc = wchunks.iter().map(|w| w.2).max().unwrap_or(1);
         let nchunks = wchunks.len().max(rows.len());
-        let partials = storage(&ctx, nchunks * REDUCE_GROUPS * s, "partials");
+        // Room for three reductions over chunked vectors in one read-back (a line-search trial).
+        let partials = storage(&ctx, 3 * nchunks * REDUCE_GROUPS * s, "partials");
         let stat = storage(&ctx, max_gc * s, "stat");
         let dummy = storage(&ctx, 16, "dummy");
         let dummy_rw = storage(&ctx, 16, "dummy_rw");
@@ -264,32 +265,137 @@ impl<T: GpuReal> GpuBackend<T> {
         Ok(())
     }
 
-    /// Submits `enc` and adds the first `slots` partial blocks in f64.
-    fn sum_partials(&self, enc: wgpu::CommandEncoder, slots: usize) -> Result<f64> {
-        let s = std::mem::size_of::<T>();
-        let bytes = read_back(
-            &self.ctx,
-            enc,
-            &[(&self.partials, (slots * REDUCE_GROUPS * s) as u64)],
-        )?;
-        Ok(from_bytes::<T>(&bytes).iter().sum())
-    }
-
-    /// Sum over chunks of the reduction `mode` of two vectors with the same chunking.
-    fn reduce(&self, x: &GpuBuf, y: &GpuBuf, mode: u32) -> Result<f64> {
+    /// An encoder whose first command clears the partial sums.
+    fn reduce_encoder(&self) -> wgpu::CommandEncoder {
         let mut enc = self.encoder();
         enc.clear_buffer(&self.partials, 0, None);
+        enc
+    }
+
+    /// Records the reduction `mode` of two vectors with the same chunking into slots from
+    /// `slot0`; returns the slot range used.
+    fn record_reduce(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        x: &GpuBuf,
+        y: &GpuBuf,
+        mode: u32,
+        slot0: usize,
+    ) -> Result<(usize, usize)> {
         for k in 0..x.chunks.len() {
             self.reduce_into(
-                &mut enc,
+                enc,
                 &x.chunks[k],
                 &y.chunks[k],
                 x.chunk_len(k),
                 mode,
-                k,
+                slot0 + k,
             )?;
         }
-        self.sum_partials(enc, x.chunks.len())
+        Ok((slot0, slot0 + x.chunks.len()))
+    }
+
+    /// Records a per-group kernel (prox or group_stat) over every weight chunk and the sum of
+    /// its per-group `stat` into slots from `slot0`; returns the slot range used.
+    #[allow(clippy::too_many_arguments)]
+    fn record_group(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        kernel: Kernel,
+        reg: Regularizer,
+        reals: [f64; 2],
+        mode: u32,
+        v: &GpuBuf,
+        g: Option<&GpuBuf>,
+        out: Option<&GpuBuf>,
+        slot0: usize,
+    ) -> Result<(usize, usize)> {
+        let d = self.dims.d;
+        for (k, &(_, _, gc)) in self.wchunks.iter().enumerate() {
+            let prm = params::<T>(
+                &self.ctx,
+                &reals,
+                &[gc as u32, d as u32, reg_code(reg), mode],
+            );
+            let gb = g.map_or(&self.dummy, |g| &g.chunks[k]);
+            let ob = out.map_or(&self.dummy_rw, |o| &o.chunks[k]);
+            self.dispatch(
+                enc,
+                kernel,
+                &[&v.chunks[k], gb, ob, &self.stat, &prm],
+                (gc.div_ceil(64) as u32, 1),
+            )?;
+            self.reduce_into(enc, &self.stat, &self.stat, gc, 2, slot0 + k)?;
+        }
+        Ok((slot0, slot0 + self.wchunks.len()))
+    }
+
+    /// Submits `enc`, reads the partial sums back once and adds each slot range in f64.
+    fn finish_sums(
+        &self,
+        enc: wgpu::CommandEncoder,
+        ranges: &[(usize, usize)],
+    ) -> Result<Vec<f64>> {
+        let s = std::mem::size_of::<T>();
+        let end = ranges.iter().map(|r| r.1).max().unwrap_or(0);
+        let bytes = read_back(
+            &self.ctx,
+            enc,
+            &[(&self.partials, (end * REDUCE_GROUPS * s) as u64)],
+        )?;
+        let v = from_bytes::<T>(&bytes);
+        Ok(ranges
+            .iter()
+            .map(|&(a, b)| v[a * REDUCE_GROUPS..b * REDUCE_GROUPS].iter().sum())
+            .collect())
+    }
+
+    fn reduce(&self, x: &GpuBuf, y: &GpuBuf, mode: u32) -> Result<f64> {
+        let mut enc = self.reduce_encoder();
+        let r = self.record_reduce(&mut enc, x, y, mode, 0)?;
+        Ok(self.finish_sums(enc, &[r])?[0])
+    }
+
+    fn record_forward(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        u: &GpuBuf,
+        preds: &GpuBuf,
+    ) -> Result<()> {
+        let Dims { d, c, .. } = self.dims;
+        for (k, &(_, nr)) in self.rows.iter().enumerate() {
+            for (w, &(l, g0, gc)) in self.wchunks.iter().enumerate() {
+                // The first gate chunk of an output overwrites, the others add.
+                let prm = params::<T>(
+                    &self.ctx,
+                    &[],
+                    &[
+                        nr as u32,
+                        d as u32,
+                        c as u32,
+                        l as u32,
+                        g0 as u32,
+                        gc as u32,
+                        self.words as u32,
+                        (g0 > 0) as u32,
+                    ],
+                );
+                let groups = groups_2d(nr.div_ceil(4), 64, self.max_groups());
+                self.dispatch(
+                    enc,
+                    Kernel::Forward,
+                    &[
+                        &self.x[k],
+                        &self.mask[k],
+                        &u.chunks[w],
+                        &preds.chunks[k],
+                        &prm,
+                    ],
+                    groups,
+                )?;
+            }
+        }
+        Ok(())
     }
 
     fn alloc(&self, bounds: &Arc<Vec<usize>>, label: &str) -> GpuBuf {
@@ -316,39 +422,6 @@ impl<T: GpuReal> GpuBackend<T> {
                 len.to_string(),
             ))
         }
-    }
-
-    /// Per-group kernel over every weight chunk, then the sum of `stat` (group_stat or prox).
-    fn group_pass(
-        &self,
-        kernel: Kernel,
-        reg: Regularizer,
-        reals: [f64; 2],
-        mode: u32,
-        v: &GpuBuf,
-        g: Option<&GpuBuf>,
-        out: Option<&GpuBuf>,
-    ) -> Result<f64> {
-        let d = self.dims.d;
-        let mut enc = self.encoder();
-        enc.clear_buffer(&self.partials, 0, None);
-        for (k, &(_, _, gc)) in self.wchunks.iter().enumerate() {
-            let prm = params::<T>(
-                &self.ctx,
-                &reals,
-                &[gc as u32, d as u32, reg_code(reg), mode],
-            );
-            let gb = g.map_or(&self.dummy, |g| &g.chunks[k]);
-            let ob = out.map_or(&self.dummy_rw, |o| &o.chunks[k]);
-            self.dispatch(
-                &mut enc,
-                kernel,
-                &[&v.chunks[k], gb, ob, &self.stat, &prm],
-                (gc.div_ceil(64) as u32, 1),
-            )?;
-            self.reduce_into(&mut enc, &self.stat, &self.stat, gc, 2, k)?;
-        }
-        self.sum_partials(enc, self.wchunks.len())
     }
 }
 
@@ -439,40 +512,8 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
     }
 
     fn forward(&self, u: &GpuBuf, preds: &mut GpuBuf) -> Result<()> {
-        let Dims { d, c, .. } = self.dims;
         let mut enc = self.encoder();
-        for (k, &(_, nr)) in self.rows.iter().enumerate() {
-            for (w, &(l, g0, gc)) in self.wchunks.iter().enumerate() {
-                let first = g0 == 0;
-                let prm = params::<T>(
-                    &self.ctx,
-                    &[],
-                    &[
-                        nr as u32,
-                        d as u32,
-                        c as u32,
-                        l as u32,
-                        g0 as u32,
-                        gc as u32,
-                        self.words as u32,
-                        !first as u32,
-                    ],
-                );
-                let groups = groups_2d(nr.div_ceil(4), 64, self.max_groups());
-                self.dispatch(
-                    &mut enc,
-                    Kernel::Forward,
-                    &[
-                        &self.x[k],
-                        &self.mask[k],
-                        &u.chunks[w],
-                        &preds.chunks[k],
-                        &prm,
-                    ],
-                    groups,
-                )?;
-            }
-        }
+        self.record_forward(&mut enc, u, preds)?;
         self.ctx.queue.submit([enc.finish()]);
         Ok(())
     }
@@ -534,11 +575,35 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
         grad: &GpuBuf,
         out: &mut GpuBuf,
     ) -> Result<f64> {
-        self.group_pass(Kernel::Prox, reg, [eta, lam], 0, v, Some(grad), Some(out))
+        let mut enc = self.reduce_encoder();
+        let r = self.record_group(
+            &mut enc,
+            Kernel::Prox,
+            reg,
+            [eta, lam],
+            0,
+            v,
+            Some(grad),
+            Some(out),
+            0,
+        )?;
+        Ok(self.finish_sums(enc, &[r])?[0])
     }
 
     fn penalty(&self, reg: Regularizer, u: &GpuBuf) -> Result<f64> {
-        self.group_pass(Kernel::GroupStat, reg, [0.0, 0.0], 0, u, None, None)
+        let mut enc = self.reduce_encoder();
+        let r = self.record_group(
+            &mut enc,
+            Kernel::GroupStat,
+            reg,
+            [0.0, 0.0],
+            0,
+            u,
+            None,
+            None,
+            0,
+        )?;
+        Ok(self.finish_sums(enc, &[r])?[0])
     }
 
     fn subgrad_norm_sq(
@@ -548,7 +613,89 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
         u: &GpuBuf,
         grad: &GpuBuf,
     ) -> Result<f64> {
-        self.group_pass(Kernel::GroupStat, reg, [0.0, lam], 1, u, Some(grad), None)
+        let mut enc = self.reduce_encoder();
+        let r = self.record_group(
+            &mut enc,
+            Kernel::GroupStat,
+            reg,
+            [0.0, lam],
+            1,
+            u,
+            Some(grad),
+            None,
+            0,
+        )?;
+        Ok(self.finish_sums(enc, &[r])?[0])
+    }
+
+    /// Prox, forward and the three sums in one submission and one read-back.
+    fn trial(
+        &self,
+        reg: Regularizer,
+        lam: f64,
+        eta: f64,
+        v: &GpuBuf,
+        grad: &GpuBuf,
+        pv: &GpuBuf,
+        out: &mut GpuBuf,
+        pout: &mut GpuBuf,
+    ) -> Result<Trial> {
+        let mut enc = self.reduce_encoder();
+        let r_step = self.record_group(
+            &mut enc,
+            Kernel::Prox,
+            reg,
+            [eta, lam],
+            0,
+            v,
+            Some(grad),
+            Some(out),
+            0,
+        )?;
+        self.record_forward(&mut enc, out, pout)?;
+        let r_curv = self.record_reduce(&mut enc, pout, pv, 1, r_step.1)?;
+        let r_loss = self.record_reduce(&mut enc, pout, &self.y, 1, r_curv.1)?;
+        let sums = self.finish_sums(enc, &[r_step, r_curv, r_loss])?;
+        let Dims { n, c, .. } = self.dims;
+        Ok(Trial {
+            step_sq: sums[0],
+            curv_sq: sums[1],
+            loss: sums[2] / (2 * n * c) as f64,
+        })
+    }
+
+    fn objective_terms(
+        &self,
+        reg: Regularizer,
+        lam: f64,
+        u: &GpuBuf,
+        grad: &GpuBuf,
+    ) -> Result<(f64, f64)> {
+        let mut enc = self.reduce_encoder();
+        let r_pen = self.record_group(
+            &mut enc,
+            Kernel::GroupStat,
+            reg,
+            [0.0, 0.0],
+            0,
+            u,
+            None,
+            None,
+            0,
+        )?;
+        let r_sub = self.record_group(
+            &mut enc,
+            Kernel::GroupStat,
+            reg,
+            [0.0, lam],
+            1,
+            u,
+            Some(grad),
+            None,
+            r_pen.1,
+        )?;
+        let sums = self.finish_sums(enc, &[r_pen, r_sub])?;
+        Ok((sums[0], sums[1]))
     }
 
     fn group_norms(&self, u: &GpuBuf) -> Result<Vec<f64>> {

@@ -92,7 +92,7 @@ impl FistaSettings {
                 format!("{} (must be in (0, 1))", self.backtrack),
             );
         }
-        if self.max_backtracks == 0 || !(self.fallback_step > 0.0) {
+        if self.max_backtracks == 0 || self.fallback_step.is_nan() || self.fallback_step <= 0.0 {
             return bad(
                 "--max-backtracks",
                 "need >= 1 tries and a positive fallback step".into(),

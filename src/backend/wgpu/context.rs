@@ -27,14 +27,16 @@ pub struct AdapterSummary {
     pub max_buffer_mib: u64,
 }
 
+/// A compiled kernel and the layout its bind groups are made from.
+pub type Pipeline = Arc<(wgpu::ComputePipeline, wgpu::BindGroupLayout)>;
+
 pub struct GpuContext {
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
-    cache:
-        Mutex<HashMap<(Kernel, &'static str), Arc<(wgpu::ComputePipeline, wgpu::BindGroupLayout)>>>,
+    cache: Mutex<HashMap<(Kernel, &'static str), Pipeline>>,
 }
 
 fn instance() -> wgpu::Instance {
@@ -143,11 +145,7 @@ impl GpuContext {
     }
 
     /// The pipeline for `kernel` in precision `real`, compiled on first use.
-    pub fn pipeline(
-        &self,
-        kernel: Kernel,
-        real: &'static str,
-    ) -> Result<Arc<(wgpu::ComputePipeline, wgpu::BindGroupLayout)>> {
+    pub fn pipeline(&self, kernel: Kernel, real: &'static str) -> Result<Pipeline> {
         let mut cache = self.cache.lock().expect("pipeline cache lock");
         if let Some(p) = cache.get(&(kernel, real)) {
             return Ok(p.clone());

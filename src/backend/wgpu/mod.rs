@@ -22,6 +22,11 @@ use pipelines::Kernel;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+/// group_stat modes (regularizer.wgsl).
+const STAT_PENALTY: u32 = 0;
+const STAT_SUBGRAD: u32 = 1;
+const STAT_NORM: u32 = 2;
+
 /// Reduction workgroups per chunk (each leaves one partial sum).
 const REDUCE_GROUPS: usize = 256;
 
@@ -330,6 +335,66 @@ impl<T: GpuReal> GpuBackend<T> {
         Ok((slot0, slot0 + self.wchunks.len()))
     }
 
+    #[allow(clippy::too_many_arguments)]
+    fn record_prox(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        reg: Regularizer,
+        lam: f64,
+        eta: f64,
+        v: &GpuBuf,
+        grad: &GpuBuf,
+        out: &GpuBuf,
+        slot0: usize,
+    ) -> Result<(usize, usize)> {
+        self.record_group(
+            enc,
+            Kernel::Prox,
+            reg,
+            [eta, lam],
+            0,
+            v,
+            Some(grad),
+            Some(out),
+            slot0,
+        )
+    }
+
+    /// group_stat with `mode` (STAT_*) over every weight chunk.
+    #[allow(clippy::too_many_arguments)]
+    fn record_stat(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        reg: Regularizer,
+        lam: f64,
+        mode: u32,
+        u: &GpuBuf,
+        grad: Option<&GpuBuf>,
+        slot0: usize,
+    ) -> Result<(usize, usize)> {
+        self.record_group(
+            enc,
+            Kernel::GroupStat,
+            reg,
+            [0.0, lam],
+            mode,
+            u,
+            grad,
+            None,
+            slot0,
+        )
+    }
+
+    /// Records one sum with `record`, submits, and returns it.
+    fn single_sum(
+        &self,
+        record: impl FnOnce(&mut wgpu::CommandEncoder) -> Result<(usize, usize)>,
+    ) -> Result<f64> {
+        let mut enc = self.reduce_encoder();
+        let r = record(&mut enc)?;
+        Ok(self.finish_sums(enc, &[r])?[0])
+    }
+
     /// Submits `enc`, reads the partial sums back once and adds each slot range in f64.
     fn finish_sums(
         &self,
@@ -351,9 +416,7 @@ impl<T: GpuReal> GpuBackend<T> {
     }
 
     fn reduce(&self, x: &GpuBuf, y: &GpuBuf, mode: u32) -> Result<f64> {
-        let mut enc = self.reduce_encoder();
-        let r = self.record_reduce(&mut enc, x, y, mode, 0)?;
-        Ok(self.finish_sums(enc, &[r])?[0])
+        self.single_sum(|enc| self.record_reduce(enc, x, y, mode, 0))
     }
 
     fn record_forward(
@@ -575,35 +638,11 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
         grad: &GpuBuf,
         out: &mut GpuBuf,
     ) -> Result<f64> {
-        let mut enc = self.reduce_encoder();
-        let r = self.record_group(
-            &mut enc,
-            Kernel::Prox,
-            reg,
-            [eta, lam],
-            0,
-            v,
-            Some(grad),
-            Some(out),
-            0,
-        )?;
-        Ok(self.finish_sums(enc, &[r])?[0])
+        self.single_sum(|enc| self.record_prox(enc, reg, lam, eta, v, grad, out, 0))
     }
 
     fn penalty(&self, reg: Regularizer, u: &GpuBuf) -> Result<f64> {
-        let mut enc = self.reduce_encoder();
-        let r = self.record_group(
-            &mut enc,
-            Kernel::GroupStat,
-            reg,
-            [0.0, 0.0],
-            0,
-            u,
-            None,
-            None,
-            0,
-        )?;
-        Ok(self.finish_sums(enc, &[r])?[0])
+        self.single_sum(|enc| self.record_stat(enc, reg, 0.0, STAT_PENALTY, u, None, 0))
     }
 
     fn subgrad_norm_sq(
@@ -613,19 +652,7 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
         u: &GpuBuf,
         grad: &GpuBuf,
     ) -> Result<f64> {
-        let mut enc = self.reduce_encoder();
-        let r = self.record_group(
-            &mut enc,
-            Kernel::GroupStat,
-            reg,
-            [0.0, lam],
-            1,
-            u,
-            Some(grad),
-            None,
-            0,
-        )?;
-        Ok(self.finish_sums(enc, &[r])?[0])
+        self.single_sum(|enc| self.record_stat(enc, reg, lam, STAT_SUBGRAD, u, Some(grad), 0))
     }
 
     /// Prox, forward and the three sums in one submission and one read-back.
@@ -641,17 +668,7 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
         pout: &mut GpuBuf,
     ) -> Result<Trial> {
         let mut enc = self.reduce_encoder();
-        let r_step = self.record_group(
-            &mut enc,
-            Kernel::Prox,
-            reg,
-            [eta, lam],
-            0,
-            v,
-            Some(grad),
-            Some(out),
-            0,
-        )?;
+        let r_step = self.record_prox(&mut enc, reg, lam, eta, v, grad, out, 0)?;
         self.record_forward(&mut enc, out, pout)?;
         let r_curv = self.record_reduce(&mut enc, pout, pv, 1, r_step.1)?;
         let r_loss = self.record_reduce(&mut enc, pout, &self.y, 1, r_curv.1)?;
@@ -672,28 +689,8 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
         grad: &GpuBuf,
     ) -> Result<(f64, f64)> {
         let mut enc = self.reduce_encoder();
-        let r_pen = self.record_group(
-            &mut enc,
-            Kernel::GroupStat,
-            reg,
-            [0.0, 0.0],
-            0,
-            u,
-            None,
-            None,
-            0,
-        )?;
-        let r_sub = self.record_group(
-            &mut enc,
-            Kernel::GroupStat,
-            reg,
-            [0.0, lam],
-            1,
-            u,
-            Some(grad),
-            None,
-            r_pen.1,
-        )?;
+        let r_pen = self.record_stat(&mut enc, reg, 0.0, STAT_PENALTY, u, None, 0)?;
+        let r_sub = self.record_stat(&mut enc, reg, lam, STAT_SUBGRAD, u, Some(grad), r_pen.1)?;
         let sums = self.finish_sums(enc, &[r_pen, r_sub])?;
         Ok((sums[0], sums[1]))
     }
@@ -706,7 +703,7 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
         let mut enc = self.encoder();
         let mut off = 0;
         for (k, &(_, _, gc)) in self.wchunks.iter().enumerate() {
-            let prm = params::<T>(&self.ctx, &[0.0, 0.0], &[gc as u32, d as u32, 0, 2]);
+            let prm = params::<T>(&self.ctx, &[0.0, 0.0], &[gc as u32, d as u32, 0, STAT_NORM]);
             self.dispatch(
                 &mut enc,
                 Kernel::GroupStat,

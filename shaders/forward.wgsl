@@ -3,7 +3,9 @@
 // The reduction over gates is fused: the rows x gates product is never written.
 // Bindings: 0 x (rows x d), 1 mask (rows x words u32), 2 u (gc x d), 3 preds (rows x c,
 // read_write), 4 params (uniform). Workgroup size 64; one invocation per 4 rows, with a 4 rows x
-// 4 gates register tile (no workgroup memory: fastest on lavapipe, correct everywhere).
+// 4 gates register tile (no workgroup memory: fastest on lavapipe, correct everywhere), over
+// the chunk's gates i_begin .. i_end: the host splits wide chunks into several dispatches so no
+// invocation runs long.
 
 struct Params {
     rows: u32,
@@ -14,6 +16,8 @@ struct Params {
     gc: u32,
     words: u32,
     accumulate: u32,
+    i_begin: u32,
+    i_end: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<real>;
@@ -37,8 +41,8 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     // Rows past the end read the last valid row; their results are never written.
     var ra = array<u32, 4>(r0, r0 + min(1u, nr - 1u), r0 + min(2u, nr - 1u), r0 + min(3u, nr - 1u));
     var acc = vec4<real>(0.0);
-    for (var i = 0u; i < prm.gc; i += 4u) {
-        let ng = min(4u, prm.gc - i);
+    for (var i = prm.i_begin; i < prm.i_end; i += 4u) {
+        let ng = min(4u, prm.i_end - i);
         var m: array<vec4<real>, 4>;
         var hit = false;
         for (var rr = 0u; rr < 4u; rr++) {

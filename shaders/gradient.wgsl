@@ -3,7 +3,10 @@
 // i.e. X^T D_i (Yhat - Y)_l / (n c), the adjoint of the forward applied to the residual, with
 // the residual formed on the fly. Bindings: 0 x (rows x d), 1 mask (rows x words u32), 2 preds
 // (rows x c), 3 y (rows x c), 4 grad (gc x d, read_write), 5 params (uniform).
-// Workgroup size 16 x 4; one invocation per 4 gates x 4 features register tile.
+// Workgroup size 16 x 4; one invocation per 4 gates x 4 features register tile, over rows
+// r_begin .. r_end of the chunk: the host splits long chunks into several dispatches so that no
+// invocation runs long (lavapipe returned wrong sums past ~10^4 rows; GPU watchdogs also limit
+// the time one dispatch may take).
 
 struct Params {
     scale: real,
@@ -15,6 +18,8 @@ struct Params {
     gc: u32,
     words: u32,
     accumulate: u32,
+    r_begin: u32,
+    r_end: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<real>;
@@ -38,7 +43,7 @@ fn gradient(@builtin(global_invocation_id) gid: vec3<u32>) {
     var a1 = vec4<real>(0.0);
     var a2 = vec4<real>(0.0);
     var a3 = vec4<real>(0.0);
-    for (var r = 0u; r < prm.rows; r++) {
+    for (var r = prm.r_begin; r < prm.r_end; r++) {
         var mv = vec4<real>(0.0);
         for (var ii = 0u; ii < ni; ii++) {
             let i = prm.g0 + i0 + ii;

@@ -27,10 +27,6 @@ impl BitMask {
     pub fn cols(&self) -> usize {
         self.cols
     }
-    pub fn bytes(&self) -> usize {
-        self.bits.len() * 8
-    }
-
     #[inline]
     pub fn get(&self, r: usize, c: usize) -> bool {
         (self.bits[r * self.words_per_row + c / 64] >> (c % 64)) & 1 == 1
@@ -68,16 +64,6 @@ impl BitMask {
                     out.set(r, k);
                 }
             }
-        }
-        out
-    }
-
-    /// The mask restricted to the given rows, in that order.
-    pub fn select_rows(&self, rows: &[usize]) -> BitMask {
-        let mut out = BitMask::zeros(rows.len(), self.cols);
-        for (k, &r) in rows.iter().enumerate() {
-            out.bits[k * self.words_per_row..(k + 1) * self.words_per_row]
-                .copy_from_slice(self.row(r));
         }
         out
     }

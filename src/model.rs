@@ -14,7 +14,7 @@ use crate::data::preprocess::Preprocess;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
 use crate::problem::Task;
-use ndarray::{Array1, Array2, Axis};
+use ndarray::{Array1, Array2};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -236,12 +236,5 @@ impl Network {
             )));
         }
         Ok(net)
-    }
-
-    /// Active hidden units per output, for reporting.
-    pub fn units_per_output(&self) -> Vec<usize> {
-        self.w2
-            .map_axis(Axis(1), |r| r.iter().filter(|&&v| v != 0.0).count())
-            .to_vec()
     }
 }

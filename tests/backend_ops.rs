@@ -11,13 +11,16 @@ use cvxnn::backend::cpu::CpuOptions;
 use cvxnn::regularizer::Regularizer;
 use cvxnn::rng::Rng;
 
-/// (n, d, p, c): odd sizes on purpose.
+/// (n, d, p, c): odd sizes on purpose; 50,000 rows and 400 gates of 700 features are longer than
+/// one GPU dispatch may loop (the host must split them).
 const SHAPES: &[(usize, usize, usize, usize)] = &[
     (1, 1, 1, 1),
     (37, 5, 7, 3),
     (130, 17, 70, 2),
     (257, 9, 130, 1),
     (600, 12, 40, 4),
+    (50_000, 2, 3, 1),
+    (20, 700, 400, 1),
 ];
 
 fn rand_weights(len: usize, seed: u64) -> Vec<f64> {

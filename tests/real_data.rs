@@ -97,3 +97,73 @@ fn idx_files_written_here_load_gzipped_or_not() {
     .unwrap();
     assert_eq!(one.x, train.x);
 }
+
+/// Full MNIST rows through the GPU path with the adapter's own limits: X (60,000 x 784 f32,
+/// 188 MB) exceeds lavapipe's 128 MiB binding, so it must be split into row chunks that are not
+/// forced by the test. Few gates keep the flop count small enough for lavapipe.
+#[test]
+fn mnist_rows_split_to_the_binding_limit_on_the_gpu() {
+    use cvxnn::backend::Backend;
+    use cvxnn::backend::cpu::{CpuBackend, CpuOptions};
+    use cvxnn::backend::wgpu::{AdapterChoice, GpuBackend, GpuContext, GpuOptions};
+    use cvxnn::data::preprocess::{Preprocess, Scaling};
+    use cvxnn::problem::{Task, TaskChoice};
+
+    let Some(dir) = data_dir() else { return };
+    let ctx = match GpuContext::open(&AdapterChoice {
+        name: None,
+        allow_software: true,
+    }) {
+        Ok(c) => c,
+        Err(e) if std::env::var("REQUIRE_GPU").is_ok_and(|v| v == "1") => {
+            panic!("REQUIRE_GPU=1: {e}")
+        }
+        Err(e) => return eprintln!("SKIPPED: {e}"),
+    };
+    let (train, _) =
+        data::load(dir.join("mnist").to_str().unwrap(), &LoadOptions::default()).unwrap();
+    let task = Task::resolve(TaskChoice::Auto, &train).unwrap();
+    let y = task.targets(&train).unwrap();
+    let x = Preprocess::fit(&train.x, Scaling::Unitize, false).apply(&train.x);
+    let g = cvxnn::gates::gaussian(784, 6, 1);
+    let mask = cvxnn::gates::patterns(&x, &g);
+    let gpu = GpuBackend::<f32>::new(ctx.clone(), &x, &y, &mask, GpuOptions::default()).unwrap();
+    let (row_chunks, _) = gpu.chunk_counts();
+    if ctx.max_binding() < (60_000 * 784 * 4) as u64 {
+        assert!(
+            row_chunks > 1,
+            "X exceeds one binding, so rows must be split"
+        );
+    }
+    let cpu = CpuBackend::<f64>::new(&x, &y, mask, CpuOptions::default());
+    let mut rng = cvxnn::rng::Rng::new(2);
+    let u: Vec<f64> = (0..cpu.dims().weights()).map(|_| rng.normal()).collect();
+    let (pc, gc) = {
+        let ub = cpu.upload(&u).unwrap();
+        let mut p = cpu.zeros(cpu.dims().preds()).unwrap();
+        cpu.forward(&ub, &mut p).unwrap();
+        let mut gr = cpu.zeros(cpu.dims().weights()).unwrap();
+        cpu.gradient(&p, &mut gr).unwrap();
+        (p, gr)
+    };
+    let ub = gpu.upload(&u).unwrap();
+    let mut p = gpu.zeros(gpu.dims().preds()).unwrap();
+    gpu.forward(&ub, &mut p).unwrap();
+    let mut gr = gpu.zeros(gpu.dims().weights()).unwrap();
+    gpu.gradient(&p, &mut gr).unwrap();
+    let rel = |a: &[f64], b: &[f64]| {
+        let s = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        a.iter()
+            .zip(b)
+            .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
+            / s
+    };
+    let (ef, eg) = (
+        rel(&gpu.download(&p).unwrap(), &pc),
+        rel(&gpu.download(&gr).unwrap(), &gc),
+    );
+    assert!(
+        ef < 1e-5 && eg < 1e-4,
+        "forward {ef:e}, gradient {eg:e} ({row_chunks} row chunks)"
+    );
+}

@@ -25,12 +25,6 @@ pub struct GpuBuf {
 }
 
 impl GpuBuf {
-    pub fn len(&self) -> usize {
-        *self.bounds.last().unwrap_or(&0)
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
     pub(super) fn chunk_len(&self, k: usize) -> usize {
         self.bounds[k + 1] - self.bounds[k]
     }

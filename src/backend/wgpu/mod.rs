@@ -27,6 +27,12 @@ const STAT_PENALTY: u32 = 0;
 const STAT_SUBGRAD: u32 = 1;
 const STAT_NORM: u32 = 2;
 
+/// Inner-loop steps one invocation may take in one dispatch: gradient rows, or forward gate
+/// tiles x features. Lavapipe returned wrong sums for loops of ~5*10^4 rows and of ~6.5*10^4
+/// forward steps (fine at 5,000); GPU watchdogs also bound the time of one dispatch. Longer work
+/// is split over several accumulating dispatches.
+const MAX_STEPS: usize = 4096;
+
 /// Reduction workgroups per chunk (each leaves one partial sum).
 const REDUCE_GROUPS: usize = 256;
 
@@ -201,7 +207,8 @@ impl<T: GpuReal> GpuBackend<T> {
         })
     }
 
-    pub fn chunks(&self) -> (usize, usize) {
+    /// Number of row chunks and of weight chunks the problem was split into.
+    pub fn chunk_counts(&self) -> (usize, usize) {
         (self.rows.len(), self.wchunks.len())
     }
 
@@ -426,36 +433,36 @@ impl<T: GpuReal> GpuBackend<T> {
         preds: &GpuBuf,
     ) -> Result<()> {
         let Dims { d, c, .. } = self.dims;
+        // Gates per dispatch, so that one invocation takes at most MAX_STEPS steps of its 4 x 4 tile.
+        let block = ((MAX_STEPS / d.max(1)) * 4).max(4);
         for (k, &(_, nr)) in self.rows.iter().enumerate() {
             for (w, &(l, g0, gc)) in self.wchunks.iter().enumerate() {
-                // The first gate chunk of an output overwrites, the others add.
-                let prm = params::<T>(
-                    &self.ctx,
-                    &[],
-                    &[
-                        nr as u32,
-                        d as u32,
-                        c as u32,
-                        l as u32,
-                        g0 as u32,
-                        gc as u32,
-                        self.words as u32,
-                        (g0 > 0) as u32,
-                    ],
-                );
-                let groups = groups_2d(nr.div_ceil(4), 64, self.max_groups());
-                self.dispatch(
-                    enc,
-                    Kernel::Forward,
-                    &[
+                for ib in (0..gc).step_by(block) {
+                    // The first block of an output overwrites, the others add.
+                    let first = g0 == 0 && ib == 0;
+                    let v = [
+                        nr,
+                        d,
+                        c,
+                        l,
+                        g0,
+                        gc,
+                        self.words,
+                        !first as usize,
+                        ib,
+                        (ib + block).min(gc),
+                    ];
+                    let prm = params::<T>(&self.ctx, &[], &v.map(|x| x as u32));
+                    let groups = groups_2d(nr.div_ceil(4), 64, self.max_groups());
+                    let bufs = [
                         &self.x[k],
                         &self.mask[k],
                         &u.chunks[w],
                         &preds.chunks[k],
                         &prm,
-                    ],
-                    groups,
-                )?;
+                    ];
+                    self.dispatch(enc, Kernel::Forward, &bufs, groups)?;
+                }
             }
         }
         Ok(())
@@ -592,37 +599,35 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
         let mut enc = self.encoder();
         for (w, &(l, g0, gc)) in self.wchunks.iter().enumerate() {
             for (k, &(_, nr)) in self.rows.iter().enumerate() {
-                let prm = params::<T>(
-                    &self.ctx,
-                    &[scale],
-                    &[
-                        nr as u32,
-                        d as u32,
-                        c as u32,
-                        l as u32,
-                        g0 as u32,
-                        gc as u32,
-                        self.words as u32,
-                        (k > 0) as u32,
-                    ],
-                );
-                let groups = (
-                    d.div_ceil(4).div_ceil(16) as u32,
-                    gc.div_ceil(4).div_ceil(4) as u32,
-                );
-                self.dispatch(
-                    &mut enc,
-                    Kernel::Gradient,
-                    &[
+                for rb in (0..nr).step_by(MAX_STEPS) {
+                    let first = k == 0 && rb == 0;
+                    let u = [
+                        nr,
+                        d,
+                        c,
+                        l,
+                        g0,
+                        gc,
+                        self.words,
+                        !first as usize,
+                        rb,
+                        (rb + MAX_STEPS).min(nr),
+                    ];
+                    let prm = params::<T>(&self.ctx, &[scale], &u.map(|v| v as u32));
+                    let groups = (
+                        d.div_ceil(4).div_ceil(16) as u32,
+                        gc.div_ceil(4).div_ceil(4) as u32,
+                    );
+                    let bufs = [
                         &self.x[k],
                         &self.mask[k],
                         &preds.chunks[k],
                         &self.y.chunks[k],
                         &grad.chunks[w],
                         &prm,
-                    ],
-                    groups,
-                )?;
+                    ];
+                    self.dispatch(&mut enc, Kernel::Gradient, &bufs, groups)?;
+                }
             }
         }
         self.ctx.queue.submit([enc.finish()]);

@@ -92,21 +92,26 @@ pub(super) fn read_back(
         return Ok(Vec::new());
     }
     // A staging buffer is the only kind the host may map; storage buffers stay device-local.
-    let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("staging"),
-        size: total,
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
+    // One is kept in the context and replaced only when a larger read-back comes.
+    let mut cached = ctx.staging.lock().expect("staging lock");
+    if cached.as_ref().is_none_or(|b| b.size() < total) {
+        *cached = Some(ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("staging"),
+            size: total.next_power_of_two(),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        }));
+    }
+    let staging = cached.as_ref().expect("staging buffer just made");
     let mut off = 0;
     for (buf, bytes) in pieces {
         if *bytes > 0 {
-            enc.copy_buffer_to_buffer(buf, 0, &staging, off, *bytes);
+            enc.copy_buffer_to_buffer(buf, 0, staging, off, *bytes);
         }
         off += bytes;
     }
     ctx.queue.submit([enc.finish()]);
-    let slice = staging.slice(..);
+    let slice = staging.slice(..total);
     let (tx, rx) = std::sync::mpsc::channel();
     slice.map_async(wgpu::MapMode::Read, move |r| {
         let _ = tx.send(r);

@@ -37,6 +37,8 @@ pub struct GpuContext {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     cache: Mutex<HashMap<(Kernel, &'static str), Pipeline>>,
+    /// The host-mappable buffer read-backs go through (see buffers::read_back).
+    pub(super) staging: Mutex<Option<wgpu::Buffer>>,
 }
 
 fn instance() -> wgpu::Instance {
@@ -123,6 +125,7 @@ impl GpuContext {
             device,
             queue,
             cache: Mutex::new(HashMap::new()),
+            staging: Mutex::new(None),
         }))
     }
 

@@ -4,8 +4,8 @@
 // Bindings: 0 x (rows x d), 1 mask (rows x words u32), 2 u (gc x d), 3 preds (rows x c,
 // read_write), 4 params (uniform). Workgroup size 64; one invocation per 4 rows, with a 4 rows x
 // 4 gates register tile (no workgroup memory: fastest on lavapipe, correct everywhere), over
-// the chunk's gates i_begin .. i_end: the host splits wide chunks into several dispatches so no
-// invocation runs long.
+// the chunk's gates i_begin .. i_end and features j_begin .. j_end: the host splits the work
+// into several accumulating dispatches (the sum is linear in both) so no invocation runs long.
 
 struct Params {
     rows: u32,
@@ -18,6 +18,8 @@ struct Params {
     accumulate: u32,
     i_begin: u32,
     i_end: u32,
+    j_begin: u32,
+    j_end: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<real>;
@@ -63,7 +65,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
         var z1 = vec4<real>(0.0);
         var z2 = vec4<real>(0.0);
         var z3 = vec4<real>(0.0);
-        for (var j = 0u; j < prm.d; j++) {
+        for (var j = prm.j_begin; j < prm.j_end; j++) {
             let uv = vec4<real>(u[ia[0] * prm.d + j], u[ia[1] * prm.d + j], u[ia[2] * prm.d + j], u[ia[3] * prm.d + j]);
             z0 += x[ra[0] * prm.d + j] * uv;
             z1 += x[ra[1] * prm.d + j] * uv;

@@ -1,4 +1,6 @@
-// Activation patterns packed into bits: bit b of mask[r * words + w] = 1[x_r . g_{32 w + b} > 0].
+// Activation patterns packed into bits: bit b of mask[r * words + w] = 1[x_r . g_{32 w + b} > 0],
+// for bits b_begin .. b_end of every word (the host splits the 32 bits over several dispatches so
+// one invocation takes at most ~4,096 steps; later dispatches OR into the word).
 // Bindings: 0 x (rows x d, read), 1 gates (p x d, read), 2 mask (rows x words u32, read_write),
 // 3 params (uniform). Workgroup size 64, one invocation per mask word; 2-D dispatch for size.
 
@@ -7,6 +9,8 @@ struct Params {
     d: u32,
     p: u32,
     words: u32,
+    b_begin: u32,
+    b_end: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<real>;
@@ -23,7 +27,7 @@ fn patterns(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     let r = idx / prm.words;
     let w = idx % prm.words;
     var bits = 0u;
-    for (var b = 0u; b < 32u; b++) {
+    for (var b = prm.b_begin; b < prm.b_end; b++) {
         let i = w * 32u + b;
         if (i >= prm.p) {
             break;
@@ -36,5 +40,9 @@ fn patterns(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
             bits |= 1u << b;
         }
     }
-    mask[idx] = bits;
+    if (prm.b_begin == 0u) {
+        mask[idx] = bits;
+    } else {
+        mask[idx] |= bits;
+    }
 }

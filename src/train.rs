@@ -191,6 +191,9 @@ pub fn prepare_on(cfg: &ProblemConfig, device: &Device) -> Result<Prepared> {
         None => gates::gaussian(x.ncols(), cfg.gates, cfg.seed),
     };
     let patterns = match device {
+        Device::Gpu(..) if x.ncols() > crate::backend::wgpu::MAX_STEPS => {
+            gates::unique_patterns(&x, &gates)
+        }
         Device::Cpu(_) => gates::unique_patterns(&x, &gates),
         Device::Gpu(ctx, _) => gates::dedup(if ctx.has_f64() {
             crate::backend::wgpu::device_patterns::<f64>(ctx, &x, &gates)?

@@ -11,8 +11,8 @@ use cvxnn::backend::cpu::CpuOptions;
 use cvxnn::regularizer::Regularizer;
 use cvxnn::rng::Rng;
 
-/// (n, d, p, c): odd sizes on purpose; 50,000 rows and 400 gates of 700 features are longer than
-/// one GPU dispatch may loop (the host must split them).
+/// (n, d, p, c): odd sizes on purpose; 50,000 rows, 400 gates of 700 features and 5,000 features
+/// are longer than one GPU invocation may loop (the host must split them).
 const SHAPES: &[(usize, usize, usize, usize)] = &[
     (1, 1, 1, 1),
     (37, 5, 7, 3),
@@ -21,6 +21,7 @@ const SHAPES: &[(usize, usize, usize, usize)] = &[
     (600, 12, 40, 4),
     (50_000, 2, 3, 1),
     (20, 700, 400, 1),
+    (9, 5000, 6, 2),
 ];
 
 fn rand_weights(len: usize, seed: u64) -> Vec<f64> {

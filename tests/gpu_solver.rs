@@ -64,18 +64,29 @@ fn gpu_fista_reaches_the_cpu_objective() {
 #[test]
 fn device_patterns_match_host_patterns() {
     let Some(ctx) = gpu_ctx() else { return };
+    // 3,072 features (CIFAR width): the 32 bits of a word must be split over dispatches.
+    for (n, d, p) in [(301, 13, 77), (200, 3072, 40)] {
+        check_patterns(&ctx, n, d, p);
+    }
+}
+
+fn check_patterns(
+    ctx: &std::sync::Arc<cvxnn::backend::wgpu::GpuContext>,
+    n: usize,
+    d: usize,
+    p: usize,
+) {
     let mut rng = Rng::new(3);
-    let (n, d, p) = (301, 13, 77);
     let x = randn(n, d, &mut rng);
     let g = gates::gaussian(d, p, 4);
     let host = gates::patterns(&x, &g);
     let z = x.dot(&g);
     for (name, dev) in [
-        ("f32", device_patterns::<f32>(&ctx, &x, &g).unwrap()),
+        ("f32", device_patterns::<f32>(ctx, &x, &g).unwrap()),
         (
             "f64",
             if ctx.has_f64() {
-                device_patterns::<f64>(&ctx, &x, &g).unwrap()
+                device_patterns::<f64>(ctx, &x, &g).unwrap()
             } else {
                 host.clone()
             },
@@ -95,7 +106,7 @@ fn device_patterns_match_host_patterns() {
                 }
             }
         }
-        assert!(differ <= 2, "{name}: {differ} bits differ");
+        assert!(differ <= 2, "{name} {:?}: {differ} bits differ", (n, d, p));
     }
 }
 

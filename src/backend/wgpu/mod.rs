@@ -31,7 +31,7 @@ const STAT_NORM: u32 = 2;
 /// tiles x features. Lavapipe returned wrong sums for loops of ~5*10^4 rows and of ~6.5*10^4
 /// forward steps (fine at 5,000); GPU watchdogs also bound the time of one dispatch. Longer work
 /// is split over several accumulating dispatches.
-const MAX_STEPS: usize = 4096;
+pub const MAX_STEPS: usize = 4096;
 
 /// Reduction workgroups per chunk (each leaves one partial sum).
 const REDUCE_GROUPS: usize = 256;
@@ -433,35 +433,40 @@ impl<T: GpuReal> GpuBackend<T> {
         preds: &GpuBuf,
     ) -> Result<()> {
         let Dims { d, c, .. } = self.dims;
-        // Gates per dispatch, so that one invocation takes at most MAX_STEPS steps of its 4 x 4 tile.
-        let block = ((MAX_STEPS / d.max(1)) * 4).max(4);
+        // Work per invocation is (gate tiles) x features; keep it under MAX_STEPS.
+        let jb = d.clamp(1, MAX_STEPS);
+        let block = ((MAX_STEPS / jb) * 4).max(4);
         for (k, &(_, nr)) in self.rows.iter().enumerate() {
             for (w, &(l, g0, gc)) in self.wchunks.iter().enumerate() {
                 for ib in (0..gc).step_by(block) {
-                    // The first block of an output overwrites, the others add.
-                    let first = g0 == 0 && ib == 0;
-                    let v = [
-                        nr,
-                        d,
-                        c,
-                        l,
-                        g0,
-                        gc,
-                        self.words,
-                        !first as usize,
-                        ib,
-                        (ib + block).min(gc),
-                    ];
-                    let prm = params::<T>(&self.ctx, &[], &v.map(|x| x as u32));
-                    let groups = groups_2d(nr.div_ceil(4), 64, self.max_groups());
-                    let bufs = [
-                        &self.x[k],
-                        &self.mask[k],
-                        &u.chunks[w],
-                        &preds.chunks[k],
-                        &prm,
-                    ];
-                    self.dispatch(enc, Kernel::Forward, &bufs, groups)?;
+                    for j0 in (0..d).step_by(jb) {
+                        // The first piece of an output overwrites, the others add.
+                        let first = g0 == 0 && ib == 0 && j0 == 0;
+                        let v = [
+                            nr,
+                            d,
+                            c,
+                            l,
+                            g0,
+                            gc,
+                            self.words,
+                            !first as usize,
+                            ib,
+                            (ib + block).min(gc),
+                            j0,
+                            (j0 + jb).min(d),
+                        ];
+                        let prm = params::<T>(&self.ctx, &[], &v.map(|x| x as u32));
+                        let groups = groups_2d(nr.div_ceil(4), 64, self.max_groups());
+                        let bufs = [
+                            &self.x[k],
+                            &self.mask[k],
+                            &u.chunks[w],
+                            &preds.chunks[k],
+                            &prm,
+                        ];
+                        self.dispatch(enc, Kernel::Forward, &bufs, groups)?;
+                    }
                 }
             }
         }
@@ -734,6 +739,11 @@ pub fn device_patterns<T: GpuReal>(
     let s = std::mem::size_of::<T>();
     let words = p.div_ceil(32).max(1);
     let maxb = ctx.max_binding() as usize;
+    if d > MAX_STEPS {
+        return Err(Error::Device(format!(
+            "{d} features exceed the {MAX_STEPS} one pattern invocation may sum"
+        )));
+    }
     if p * d * s > maxb {
         return Err(Error::Device(format!(
             "{p} gates x {d} features exceed one binding ({} MiB)",
@@ -754,9 +764,12 @@ pub fn device_patterns<T: GpuReal>(
             .collect();
         let xb = storage_init(ctx, &to_bytes::<T>(&xh), "x");
         let mb = storage(ctx, nr * words * 4, "mask");
-        let prm = params::<T>(ctx, &[], &[nr as u32, d as u32, p as u32, words as u32]);
         let mut enc = ctx.device.create_command_encoder(&Default::default());
-        {
+        // Bits per dispatch so that one invocation sums at most MAX_STEPS products.
+        let bits = (MAX_STEPS / d.max(1)).clamp(1, 32);
+        for b0 in (0..32).step_by(bits) {
+            let v = [nr, d, p, words, b0, (b0 + bits).min(32)];
+            let prm = params::<T>(ctx, &[], &v.map(|x| x as u32));
             let entries: Vec<wgpu::BindGroupEntry> = [&xb, &gbuf, &mb, &prm]
                 .iter()
                 .enumerate()

@@ -293,6 +293,21 @@ pub fn score(net: &Network, prep: &Prepared) -> Result<Scores> {
     Ok(Scores { train, test })
 }
 
+/// The gated network of a finished solve, with its metadata.
+pub fn network(
+    prep: &Prepared,
+    cfg: &ProblemConfig,
+    params: &FistaParams,
+    sol: &Solution,
+) -> Network {
+    Network::from_convex(
+        &sol.weights,
+        &prep.kept_gates(),
+        prep.task.outputs(),
+        meta(prep, cfg, params, sol),
+    )
+}
+
 /// Network metadata for a finished solve.
 pub fn meta(
     prep: &Prepared,

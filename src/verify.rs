@@ -10,7 +10,6 @@ use crate::backend::cpu::{CpuBackend, CpuOptions};
 use crate::backend::wgpu::{GpuBackend, GpuContext, GpuOptions, GpuReal};
 use crate::backend::{Backend, Dims};
 use crate::error::Result;
-use crate::model::Network;
 use crate::rng::Rng;
 use crate::solver::{self, FistaParams, Solution, observer::Silent};
 use crate::train::{self, Precision, Prepared, ProblemConfig};
@@ -147,15 +146,7 @@ fn run_gpu<T: GpuReal>(
         value: (sc.objective - sg.objective).abs() / sc.objective,
         tol: Some(obj_tol),
     });
-    let c = prep.task.outputs();
-    let net = |s: &Solution| {
-        Network::from_convex(
-            &s.weights,
-            &prep.kept_gates(),
-            c,
-            train::meta(prep, cfg, params, s),
-        )
-    };
+    let net = |s: &Solution| train::network(prep, cfg, params, s);
     let (nc, ng) = (net(&sc), net(&sg));
     let (ac, ag) = (train::score(&nc, prep)?, train::score(&ng, prep)?);
     if let (Some(a), Some(b)) = (ac.test.or(ac.train), ag.test.or(ag.train)) {

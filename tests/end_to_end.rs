@@ -75,12 +75,7 @@ fn default_digits_run_is_accurate_and_the_saved_network_is_exact() {
     .unwrap();
     assert_eq!(sol.status, Status::Converged);
     let c = prep.task.outputs();
-    let net = Network::from_convex(
-        &sol.weights,
-        &prep.kept_gates(),
-        c,
-        train::meta(&prep, &cfg, &params, &sol),
-    );
+    let net = train::network(&prep, &cfg, &params, &sol);
     let scores = train::score(&net, &prep).unwrap();
     let acc = scores.test.unwrap();
     assert!(acc >= 0.95, "default test accuracy {acc}");
@@ -174,12 +169,7 @@ fn cli_train_then_predict_matches_in_memory_model() {
         summary["iterations"].as_u64().unwrap() as usize,
         sol.iterations
     );
-    let net = Network::from_convex(
-        &sol.weights,
-        &prep.kept_gates(),
-        prep.task.outputs(),
-        train::meta(&prep, &cfg, &params, &sol),
-    );
+    let net = train::network(&prep, &cfg, &params, &sol);
     let (all, _) = data::load("digits", &LoadOptions::default()).unwrap();
     let want = prep.task.decide(&net.forward(&all.x).unwrap());
     let got: Vec<f64> = std::fs::read_to_string(&preds)
@@ -233,12 +223,7 @@ fn train_csv(
     )
     .unwrap();
     let c = prep.task.outputs();
-    let net = Network::from_convex(
-        &sol.weights,
-        &prep.kept_gates(),
-        c,
-        train::meta(&prep, &cfg, &params, &sol),
-    );
+    let net = train::network(&prep, &cfg, &params, &sol);
     let saved = dir.path().join("m.safetensors");
     net.save(&saved).unwrap();
     let net = Network::load(&saved).unwrap();

@@ -5,7 +5,6 @@ use super::progress::CliObserver;
 use clap::Args;
 use cvxnn::Error;
 use cvxnn::io::check_writable;
-use cvxnn::model::Network;
 use cvxnn::train;
 use std::path::PathBuf;
 
@@ -104,12 +103,7 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
     let sol = train::solve(&prep, &params, &device, precision, None, &mut obs)?;
     obs.finish(&sol)?;
 
-    let net = Network::from_convex(
-        &sol.weights,
-        &prep.kept_gates(),
-        prep.task.outputs(),
-        train::meta(&prep, &cfg, &params, &sol),
-    );
+    let net = train::network(&prep, &cfg, &params, &sol);
     let scores = train::score(&net, &prep)?;
     if save {
         net.save(&a.out)?;

@@ -138,8 +138,7 @@ pub fn solve<B: Backend>(
     be.gradient(&pu, &mut gu)?;
 
     let mut loss = be.loss(&pu)?;
-    let mut pen = be.penalty(reg, &u)?;
-    let mut gnsq = be.subgrad_norm_sq(reg, lam, &u, &gu)?;
+    let (mut pen, mut gnsq) = be.objective_terms(reg, lam, &u, &gu)?;
     let f_init = loss + lam * pen;
 
     // Extrapolated point V, its predictions and gradient; start at U.

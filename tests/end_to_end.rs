@@ -59,20 +59,29 @@ fn forward_from_file(bytes: &[u8], x: &Array2<f64>) -> Vec<f64> {
     out
 }
 
-#[test]
-fn default_digits_run_is_accurate_and_the_saved_network_is_exact() {
-    let cfg = ProblemConfig::default();
-    let params = FistaSettings::default().check().unwrap();
-    let prep = train::prepare(&cfg).unwrap();
+/// Prepares and solves `cfg` on the CPU in f64, as `cvxnn train --device cpu` does.
+fn fit(
+    cfg: &ProblemConfig,
+    params: &cvxnn::solver::FistaParams,
+) -> (train::Prepared, cvxnn::solver::Solution) {
+    let prep = train::prepare(cfg).unwrap();
     let sol = train::solve_cpu(
         &prep,
-        &params,
+        params,
         Precision::F64,
         CpuOptions::default(),
         None,
         &mut Silent,
     )
     .unwrap();
+    (prep, sol)
+}
+
+#[test]
+fn default_digits_run_is_accurate_and_the_saved_network_is_exact() {
+    let cfg = ProblemConfig::default();
+    let params = FistaSettings::default().check().unwrap();
+    let (prep, sol) = fit(&cfg, &params);
     assert_eq!(sol.status, Status::Converged);
     let c = prep.task.outputs();
     let net = train::network(&prep, &cfg, &params, &sol);
@@ -155,16 +164,7 @@ fn cli_train_then_predict_matches_in_memory_model() {
         ..Default::default()
     };
     let params = FistaSettings::default().check().unwrap();
-    let prep = train::prepare(&cfg).unwrap();
-    let sol = train::solve_cpu(
-        &prep,
-        &params,
-        Precision::F64,
-        CpuOptions::default(),
-        None,
-        &mut Silent,
-    )
-    .unwrap();
+    let (prep, sol) = fit(&cfg, &params);
     assert_eq!(
         summary["iterations"].as_u64().unwrap() as usize,
         sol.iterations
@@ -212,16 +212,7 @@ fn train_csv(
     }
     .check()
     .unwrap();
-    let prep = train::prepare(&cfg).unwrap();
-    let sol = train::solve_cpu(
-        &prep,
-        &params,
-        Precision::F64,
-        CpuOptions::default(),
-        None,
-        &mut Silent,
-    )
-    .unwrap();
+    let (prep, sol) = fit(&cfg, &params);
     let c = prep.task.outputs();
     let net = train::network(&prep, &cfg, &params, &sol);
     let saved = dir.path().join("m.safetensors");

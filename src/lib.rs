@@ -7,7 +7,9 @@
 
 pub mod backend;
 pub mod bench;
+pub mod conic;
 pub mod data;
+pub mod decompose;
 pub mod error;
 pub mod gates;
 pub mod io;

@@ -68,6 +68,18 @@ impl BitMask {
         out
     }
 
+    /// The columns twice over, [M, M]: the ReLU program's patterns for its V and W halves.
+    pub fn doubled(&self) -> BitMask {
+        let mut out = BitMask::zeros(self.rows, 2 * self.cols);
+        for r in 0..self.rows {
+            self.for_each_set(r, |c| {
+                out.set(r, c);
+                out.set(r, c + self.cols);
+            });
+        }
+        out
+    }
+
     /// Column `c` as a packed bit vector over rows (used to find duplicate patterns).
     pub fn column_bits(&self, c: usize) -> Vec<u64> {
         let mut v = vec![0u64; self.rows.div_ceil(64)];
@@ -97,5 +109,8 @@ mod tests {
         let s = m.select_cols(&[129, 5]);
         assert!(s.get(2, 0) && s.get(1, 1) && !s.get(0, 0));
         assert_eq!(m.column_bits(5), vec![0b10]);
+        let d = m.doubled();
+        assert_eq!(d.cols(), 260);
+        assert!(d.get(2, 129) && d.get(2, 259) && d.get(0, 130) && !d.get(0, 131));
     }
 }

@@ -96,6 +96,56 @@ impl Network {
         net
     }
 
+    /// Builds a ReLU network from weights (c, 2p, d') in the layout of [`crate::solver::al`]
+    /// (V in gates [0, p), -W in [p, 2p)) on preprocessed features. Hidden unit for a nonzero
+    /// group g = U_{l,i}: first layer s g / sqrt(||g||), output weight s sqrt(||g||) into output
+    /// l, with s = +1 for V and -1 for the stored -W; its gate is its own weight vector.
+    pub fn from_relu(u: &[f64], c: usize, dp: usize, meta: ModelMeta) -> Network {
+        let p2 = u.len() / (c * dp).max(1);
+        let pre = meta.preprocess.clone();
+        let d = pre.scale.len();
+        let mut units: Vec<(usize, usize, f64)> = Vec::new();
+        for l in 0..c {
+            for i in 0..p2 {
+                let grp = &u[(l * p2 + i) * dp..(l * p2 + i + 1) * dp];
+                let nrm = grp.iter().map(|v| v * v).sum::<f64>().sqrt();
+                if nrm > 0.0 {
+                    units.push((l, i, nrm));
+                }
+            }
+        }
+        let h = units.len();
+        let mut w1 = Array2::zeros((h, d));
+        let mut b1 = Array1::zeros(h);
+        let mut w2 = Array2::zeros((c, h));
+        for (k, &(l, i, nrm)) in units.iter().enumerate() {
+            let sign = if i < p2 / 2 { 1.0 } else { -1.0 };
+            let s = nrm.sqrt();
+            let grp: Vec<f64> = u[(l * p2 + i) * dp..(l * p2 + i + 1) * dp]
+                .iter()
+                .map(|v| sign * v / s)
+                .collect();
+            let (w, b) = pre.fold(&grp);
+            w1.row_mut(k).assign(&Array1::from(w));
+            b1[k] = b;
+            w2[[l, k]] = sign * s;
+        }
+        Network {
+            gates: w1.clone(),
+            gate_bias: b1.clone(),
+            w1,
+            b1,
+            w2,
+            meta,
+        }
+    }
+
+    /// A standard ReLU network (the gates are the first-layer weights), saved under PyTorch's
+    /// nn.Sequential names.
+    pub fn is_relu(&self) -> bool {
+        self.meta.model == "relu"
+    }
+
     pub fn hidden(&self) -> usize {
         self.w1.nrows()
     }
@@ -136,24 +186,40 @@ impl Network {
     pub fn save(&self, path: &Path) -> Result<()> {
         let meta_json = serde_json::to_string(&self.meta).expect("metadata serializes");
         let bytes = |a: &[f64]| a.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
-        let mut owned: Vec<(&str, Vec<usize>, Vec<u8>)> = vec![
-            (
-                "gates",
-                self.gates.shape().to_vec(),
-                bytes(&self.gates.iter().copied().collect::<Vec<_>>()),
-            ),
-            (
-                "w1",
-                self.w1.shape().to_vec(),
-                bytes(&self.w1.iter().copied().collect::<Vec<_>>()),
-            ),
-            (
-                "w2",
-                self.w2.shape().to_vec(),
-                bytes(&self.w2.iter().copied().collect::<Vec<_>>()),
-            ),
-        ];
-        if self.has_offsets() {
+        let flat = |a: &Array2<f64>| bytes(&a.iter().copied().collect::<Vec<_>>());
+        let mut owned: Vec<(&str, Vec<usize>, Vec<u8>)> = if self.is_relu() {
+            // nn.Sequential(nn.Linear(d, h), nn.ReLU(), nn.Linear(h, c)) state-dict names.
+            let c = self.w2.nrows();
+            vec![
+                ("0.weight", self.w1.shape().to_vec(), flat(&self.w1)),
+                (
+                    "0.bias",
+                    vec![self.hidden()],
+                    bytes(self.b1.as_slice().unwrap()),
+                ),
+                ("2.weight", self.w2.shape().to_vec(), flat(&self.w2)),
+                ("2.bias", vec![c], bytes(&vec![0.0; c])),
+            ]
+        } else {
+            vec![
+                (
+                    "gates",
+                    self.gates.shape().to_vec(),
+                    bytes(&self.gates.iter().copied().collect::<Vec<_>>()),
+                ),
+                (
+                    "w1",
+                    self.w1.shape().to_vec(),
+                    bytes(&self.w1.iter().copied().collect::<Vec<_>>()),
+                ),
+                (
+                    "w2",
+                    self.w2.shape().to_vec(),
+                    bytes(&self.w2.iter().copied().collect::<Vec<_>>()),
+                ),
+            ]
+        };
+        if self.has_offsets() && !self.is_relu() {
             owned.push((
                 "gate_bias",
                 vec![self.hidden()],
@@ -217,15 +283,35 @@ impl Network {
                 .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
                 .collect())
         };
+        let relu = meta.model == "relu";
+        let w2_name = if relu { "2.weight" } else { "w2" };
         let w2t = st
-            .tensor("w2")
-            .map_err(|_| bad("missing tensor 'w2'".into()))?;
+            .tensor(w2_name)
+            .map_err(|_| bad(format!("missing tensor '{w2_name}'")))?;
         let (c, h) = match w2t.shape() {
             [c, h] => (*c, *h),
             s => return Err(bad(format!("w2 must be 2-D, got {s:?}"))),
         };
         let d = meta.features;
         let arr = |v: Vec<f64>, r, k| Array2::from_shape_vec((r, k), v).expect("shape checked");
+        if relu {
+            let w1 = arr(get("0.weight", &[h, d])?, h, d);
+            let b1 = Array1::from(get("0.bias", &[h])?);
+            let net = Network {
+                gates: w1.clone(),
+                gate_bias: b1.clone(),
+                w1,
+                b1,
+                w2: arr(get("2.weight", &[c, h])?, c, h),
+                meta,
+            };
+            if get("2.bias", &[c])?.iter().any(|&b| b != 0.0) {
+                return Err(bad(
+                    "tensor '2.bias' must be zero (cvxnn writes no output bias)".into(),
+                ));
+            }
+            return Ok(net);
+        }
         let mut net = Network {
             gates: arr(get("gates", &[h, d])?, h, d),
             w1: arr(get("w1", &[h, d])?, h, d),

@@ -1,15 +1,18 @@
 //! The training pipeline shared by the CLI and the tests: load, split, preprocess, draw gates,
 //! compute patterns, solve on the chosen backend, build the network and score it.
 
+use crate::backend::Backend;
 use crate::backend::cpu::{CpuBackend, CpuOptions};
 use crate::backend::wgpu::{AdapterChoice, GpuBackend, GpuContext, GpuOptions};
 use crate::data::preprocess::{Preprocess, Scaling};
 use crate::data::{self, Dataset, LoadOptions};
+use crate::decompose::{self, Decomposition, Method};
 use crate::error::{Error, Result};
 use crate::gates::{self, Patterns};
+use crate::mask::BitMask;
 use crate::model::{ModelMeta, Network};
 use crate::problem::{Task, TaskChoice};
-use crate::solver::{self, FistaParams, Observer, Solution};
+use crate::solver::{self, AlSettings, AlSolution, FistaParams, FistaSettings, Observer, Solution};
 use ndarray::{Array2, Axis};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -218,6 +221,77 @@ pub fn prepare_on(cfg: &ProblemConfig, device: &Device) -> Result<Prepared> {
     })
 }
 
+/// Work that runs on whichever backend the device and precision pick (the solvers are
+/// generic; this is where the one choice is made).
+pub trait Job {
+    type Out;
+    fn run<B: Backend>(self, be: &B) -> Result<Self::Out>;
+}
+
+/// Builds the backend for (x, y, mask) on `device` in `precision` and runs `job` on it.
+pub fn on_backend<J: Job>(
+    x: &Array2<f64>,
+    y: &Array2<f64>,
+    mask: &BitMask,
+    device: &Device,
+    precision: Precision,
+    job: J,
+) -> Result<J::Out> {
+    match (device, precision) {
+        (Device::Cpu(o), Precision::F64) => {
+            job.run(&CpuBackend::<f64>::new(x, y, mask.clone(), *o))
+        }
+        (Device::Cpu(o), Precision::F32) => {
+            job.run(&CpuBackend::<f32>::new(x, y, mask.clone(), *o))
+        }
+        (Device::Gpu(ctx, o), Precision::F32) => {
+            job.run(&GpuBackend::<f32>::new(ctx.clone(), x, y, mask, *o)?)
+        }
+        (Device::Gpu(ctx, o), Precision::F64) => {
+            job.run(&GpuBackend::<f64>::new(ctx.clone(), x, y, mask, *o)?)
+        }
+    }
+}
+
+struct Gated<'a> {
+    params: &'a FistaParams,
+    init: Option<&'a [f64]>,
+    obs: &'a mut dyn Observer,
+}
+
+impl Job for Gated<'_> {
+    type Out = Solution;
+    fn run<B: Backend>(self, be: &B) -> Result<Solution> {
+        solver::solve(be, self.params, self.init, self.obs)
+    }
+}
+
+struct Relu<'a> {
+    settings: &'a AlSettings,
+    init: Option<&'a [f64]>,
+    obs: &'a mut dyn Observer,
+}
+
+impl Job for Relu<'_> {
+    type Out = AlSolution;
+    fn run<B: Backend>(self, be: &B) -> Result<AlSolution> {
+        solver::solve_al(be, self.settings, self.init, self.obs)
+    }
+}
+
+struct Approx<'a> {
+    u: &'a [f64],
+    rho: f64,
+    fista: &'a FistaSettings,
+}
+
+impl Job for Approx<'_> {
+    type Out = Decomposition;
+    fn run<B: Backend>(self, be: &B) -> Result<Decomposition> {
+        decompose::approximate(be, self.u, self.rho, self.fista)
+    }
+}
+
 /// Solves the gated ReLU program on `device` in the given precision.
 pub fn solve(
     prep: &Prepared,
@@ -227,26 +301,15 @@ pub fn solve(
     init: Option<&[f64]>,
     obs: &mut dyn Observer,
 ) -> Result<Solution> {
-    match device {
-        Device::Cpu(opts) => solve_cpu(prep, params, precision, *opts, init, obs),
-        Device::Gpu(ctx, opts) => {
-            let m = &prep.patterns.mask;
-            match precision {
-                Precision::F32 => solver::solve(
-                    &GpuBackend::<f32>::new(ctx.clone(), &prep.x, &prep.y, m, *opts)?,
-                    params,
-                    init,
-                    obs,
-                ),
-                Precision::F64 => solver::solve(
-                    &GpuBackend::<f64>::new(ctx.clone(), &prep.x, &prep.y, m, *opts)?,
-                    params,
-                    init,
-                    obs,
-                ),
-            }
-        }
-    }
+    let job = Gated { params, init, obs };
+    on_backend(
+        &prep.x,
+        &prep.y,
+        &prep.patterns.mask,
+        device,
+        precision,
+        job,
+    )
 }
 
 /// Solves the gated ReLU program on the CPU in the given precision.
@@ -258,21 +321,162 @@ pub fn solve_cpu(
     init: Option<&[f64]>,
     obs: &mut dyn Observer,
 ) -> Result<Solution> {
-    let mask = prep.patterns.mask.clone();
-    match precision {
-        Precision::F64 => solver::solve(
-            &CpuBackend::<f64>::new(&prep.x, &prep.y, mask, opts),
-            params,
-            init,
-            obs,
-        ),
-        Precision::F32 => solver::solve(
-            &CpuBackend::<f32>::new(&prep.x, &prep.y, mask, opts),
-            params,
-            init,
-            obs,
-        ),
+    solve(prep, params, &Device::Cpu(opts), precision, init, obs)
+}
+
+/// Solves the cone-constrained ReLU program by the augmented Lagrangian method. Weights are
+/// in the ReLU layout (c, 2p, d) of [`solver::al`].
+pub fn solve_relu(
+    prep: &Prepared,
+    settings: &AlSettings,
+    device: &Device,
+    precision: Precision,
+    init: Option<&[f64]>,
+    obs: &mut dyn Observer,
+) -> Result<AlSolution> {
+    let plan = relu_memory(prep, device, precision);
+    plan.check()?;
+    log::info!("{}", plan.describe());
+    let mask = prep.patterns.mask.doubled();
+    let job = Relu {
+        settings,
+        init,
+        obs,
+    };
+    on_backend(&prep.x, &prep.y, &mask, device, precision, job)
+}
+
+/// Decomposes gated weights `u` (c, p, d) into the ReLU layout.
+pub fn decompose(
+    prep: &Prepared,
+    u: &[f64],
+    method: Method,
+    rho: f64,
+    fista: &FistaSettings,
+    device: &Device,
+    precision: Precision,
+) -> Result<Decomposition> {
+    let c = prep.task.outputs();
+    match method {
+        Method::Approx => {
+            let job = Approx { u, rho, fista };
+            on_backend(
+                &prep.x,
+                &prep.y,
+                &prep.patterns.mask,
+                device,
+                precision,
+                job,
+            )
+        }
+        Method::Exact => {
+            let start = std::time::Instant::now();
+            let mask = &prep.patterns.mask;
+            let weights = crate::conic::exact_decomposition(&prep.x, mask, u, c)?;
+            let d = prep.x.ncols();
+            let cpu = CpuBackend::<f64>::new(&prep.x, &prep.y, mask.clone(), CpuOptions::default());
+            let viol = decompose::violation_split(&cpu, &weights, c, mask.cols(), d)?;
+            Ok(Decomposition {
+                norm_gated: decompose::group_norm_sum(u, d),
+                norm_relu: decompose::group_norm_sum(&weights, d),
+                weights,
+                method,
+                constraint_violation: viol,
+                iterations: 0,
+                status: None,
+                time_s: start.elapsed().as_secs_f64(),
+            })
+        }
     }
+}
+
+/// Memory the augmented Lagrangian needs beyond the gated solve: the multipliers, one number
+/// per constraint (2 c p n), and on a GPU one coefficient block of the same size for the
+/// penalty's gradient, in the solve's precision.
+#[derive(Debug, Clone)]
+pub struct MemoryPlan {
+    pub items: Vec<(String, u64)>,
+    pub available: Option<u64>,
+    pub place: String,
+}
+
+impl MemoryPlan {
+    pub fn total(&self) -> u64 {
+        self.items.iter().map(|(_, b)| b).sum()
+    }
+
+    pub fn describe(&self) -> String {
+        let mb = |b: u64| format!("{:.1} MB", b as f64 / 1e6);
+        let items: Vec<String> = self
+            .items
+            .iter()
+            .map(|(k, b)| format!("{k} {}", mb(*b)))
+            .collect();
+        format!(
+            "memory plan ({}): {}; total {}{}",
+            self.place,
+            items.join(", "),
+            mb(self.total()),
+            self.available
+                .map(|a| format!(" of {} available", mb(a)))
+                .unwrap_or_default()
+        )
+    }
+
+    /// A clear error, with the numbers, when the plan does not fit.
+    pub fn check(&self) -> Result<()> {
+        match self.available {
+            Some(a) if self.total() > a => Err(Error::param(
+                "--gates",
+                format!(
+                    "the ReLU program does not fit: {}; use fewer gates or rows, or --model gated with --decompose",
+                    self.describe()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The memory plan of an augmented Lagrangian solve of `prep` on `device`.
+pub fn relu_memory(prep: &Prepared, device: &Device, precision: Precision) -> MemoryPlan {
+    let (n, d) = prep.x.dim();
+    let (c, p) = (prep.task.outputs(), prep.patterns.kept.len());
+    let word = match precision {
+        Precision::F32 => 4u64,
+        Precision::F64 => 8,
+    };
+    let cons = (2 * c * p * n) as u64;
+    let weights = (2 * c * p * d) as u64 * word;
+    let mut items = vec![
+        ("data".to_string(), (n * (d + c)) as u64 * word),
+        ("masks".to_string(), (n * (2 * p).div_ceil(64) * 8) as u64),
+        ("multipliers".to_string(), cons * word),
+        (
+            "weights and solver state (10 copies)".to_string(),
+            10 * weights,
+        ),
+    ];
+    let (available, place) = match device {
+        Device::Cpu(_) => (available_ram(), "host".to_string()),
+        Device::Gpu(ctx, _) => {
+            items.push(("penalty coefficients".to_string(), cons * word));
+            (None, ctx.describe())
+        }
+    };
+    MemoryPlan {
+        items,
+        available,
+        place,
+    }
+}
+
+/// MemAvailable from /proc/meminfo (None elsewhere).
+fn available_ram() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = s.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// Scores of a trained network: accuracy for classification, mean squared error for regression.

@@ -3,7 +3,7 @@
 //! bits select and sum Z's entries per output, so the n x (c p) matrix is never formed beyond B
 //! rows. Row ranges run on scoped threads; each thread owns its block buffers.
 
-use super::{Backend, Dims};
+use super::{Backend, ConePenalty, ConeTerms, Dims};
 use crate::error::Result;
 use crate::mask::BitMask;
 use crate::real::Real;
@@ -136,6 +136,186 @@ impl<T: Real> CpuBackend<T> {
                 &mut grad,
             );
         }
+    }
+}
+
+/// What one pass over the cone constraints does besides measuring the violation.
+enum ConeMode<'a, T> {
+    Stats,
+    /// Penalty with shift rows starting at the pass's first row; `grad` asks for its gradient.
+    Penalty {
+        shift: &'a [T],
+        scale: f64,
+        weight: f64,
+        grad: bool,
+    },
+    /// gamma <- max(gamma + delta g, 0), gamma rows starting at the pass's first row.
+    Update {
+        gamma: &'a mut [T],
+        delta: f64,
+    },
+}
+
+impl<T: Real> CpuBackend<T> {
+    /// Cone terms of rows [r0, r1); with a penalty gradient, grad += its part from these rows.
+    /// Z = X_B U^T per block as in `forward`, then the block is overwritten by the penalty's
+    /// coefficients and multiplied back (grad += Z^T X_B) as in `gradient`.
+    fn cone_rows(
+        &self,
+        u: &[T],
+        r0: usize,
+        r1: usize,
+        neg_from: usize,
+        mut mode: ConeMode<'_, T>,
+        mut grad: Option<ArrayViewMut2<T>>,
+    ) -> ConeTerms {
+        let Dims { p, c, .. } = self.dims;
+        let cp = c * p;
+        let wt = self.weights_view(u).reversed_axes();
+        let mut zbuf = Array2::<T>::zeros((self.block_rows.min(r1 - r0), cp));
+        let mut out = ConeTerms::default();
+        for b0 in (r0..r1).step_by(self.block_rows) {
+            let b1 = (b0 + self.block_rows).min(r1);
+            let mut z = zbuf.slice_mut(s![..b1 - b0, ..]);
+            general_mat_mul(
+                T::one(),
+                &self.x.slice(s![b0..b1, ..]),
+                &wt,
+                T::zero(),
+                &mut z,
+            );
+            for r in b0..b1 {
+                let mut zr = z.row_mut(r - b0);
+                let zr = zr.as_slice_mut().expect("row-major block");
+                for (col, zv) in zr.iter_mut().enumerate() {
+                    let i = col % p;
+                    let on = self.mask.get(r, i);
+                    // s_i (2 D_ji - 1): +1 when the gate is on and not negated, or off and negated.
+                    let so = if on == (i < neg_from) { 1.0 } else { -1.0 };
+                    let g = -so * zv.f();
+                    if g > 0.0 {
+                        out.viol_sq += g * g;
+                        out.viol_max = out.viol_max.max(g);
+                    }
+                    let k = (r - r0) * cp + col;
+                    match &mut mode {
+                        ConeMode::Stats => {}
+                        ConeMode::Penalty {
+                            shift,
+                            scale,
+                            weight,
+                            ..
+                        } => {
+                            let v = g + *scale * shift[k].f();
+                            *zv = if v > 0.0 {
+                                out.penalty += v * v;
+                                T::of(-*weight * so * v)
+                            } else {
+                                T::zero()
+                            };
+                        }
+                        ConeMode::Update { gamma, delta } => {
+                            gamma[k] = T::of((gamma[k].f() + *delta * g).max(0.0));
+                        }
+                    }
+                }
+            }
+            if let (Some(gv), ConeMode::Penalty { grad: true, .. }) = (grad.as_mut(), &mode) {
+                general_mat_mul(
+                    T::one(),
+                    &z.t(),
+                    &self.x.slice(s![b0..b1, ..]),
+                    T::one(),
+                    gv,
+                );
+            }
+        }
+        if let ConeMode::Penalty { weight, .. } = mode {
+            out.penalty *= weight / 2.0;
+        }
+        out
+    }
+
+    /// Runs `cone_rows` over the thread ranges and adds up the terms; with `grad`, writes the
+    /// penalty's gradient there.
+    fn cone_pass(
+        &self,
+        u: &[T],
+        neg_from: usize,
+        pen: Option<&ConePenalty<'_, Vec<T>>>,
+        gamma: Option<(&mut [T], f64)>,
+        grad: Option<&mut Vec<T>>,
+    ) -> ConeTerms {
+        let Dims { d, p, c, .. } = self.dims;
+        let cp = c * p;
+        let ranges = self.ranges();
+        let want_grad = grad.is_some() && pen.is_some();
+        // Each thread gets its own rows of the multipliers.
+        let (mut gamma_rest, delta) = match gamma {
+            Some((g, delta)) => (Some(g), delta),
+            None => (None, 0.0),
+        };
+        let mut modes = Vec::with_capacity(ranges.len());
+        for &(r0, r1) in &ranges {
+            modes.push(match (gamma_rest.take(), pen) {
+                (Some(g), _) => {
+                    let (mine, rest) = g.split_at_mut((r1 - r0) * cp);
+                    gamma_rest = Some(rest);
+                    ConeMode::Update { gamma: mine, delta }
+                }
+                (None, Some(pp)) => ConeMode::Penalty {
+                    shift: &pp.shift[r0 * cp..r1 * cp],
+                    scale: pp.scale,
+                    weight: pp.weight,
+                    grad: want_grad,
+                },
+                (None, None) => ConeMode::Stats,
+            });
+        }
+        let results: Vec<(ConeTerms, Option<Array2<T>>)> = std::thread::scope(|sc| {
+            let handles: Vec<_> = ranges
+                .iter()
+                .zip(modes)
+                .map(|(&(r0, r1), mode)| {
+                    sc.spawn(move || {
+                        let mut part = want_grad.then(|| Array2::<T>::zeros((cp, d)));
+                        let t = self.cone_rows(
+                            u,
+                            r0,
+                            r1,
+                            neg_from,
+                            mode,
+                            part.as_mut().map(|a| a.view_mut()),
+                        );
+                        (t, part)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("cone worker panicked"))
+                .collect()
+        });
+        let mut total = ConeTerms::default();
+        let mut grad_sum: Option<Array2<T>> = None;
+        for (t, part) in results {
+            total.penalty += t.penalty;
+            total.viol_sq += t.viol_sq;
+            total.viol_max = total.viol_max.max(t.viol_max);
+            if let Some(pa) = part {
+                match grad_sum.as_mut() {
+                    Some(s) => s.zip_mut_with(&pa, |a, &b| *a = *a + b),
+                    None => grad_sum = Some(pa),
+                }
+            }
+        }
+        if let Some(g) = grad {
+            match grad_sum {
+                Some(s) => g.copy_from_slice(s.as_slice().expect("contiguous")),
+                None => g.fill(T::zero()),
+            }
+        }
+        total
     }
 }
 
@@ -278,6 +458,26 @@ impl<T: Real> Backend for CpuBackend<T> {
         grad: &Vec<T>,
     ) -> Result<f64> {
         Ok(reg.min_norm_subgrad_sq(u, grad, self.dims.d, lam))
+    }
+
+    fn cone(
+        &self,
+        u: &Vec<T>,
+        neg_from: usize,
+        pen: Option<&ConePenalty<'_, Vec<T>>>,
+        grad: Option<&mut Vec<T>>,
+    ) -> Result<ConeTerms> {
+        Ok(self.cone_pass(u, neg_from, pen, None, grad))
+    }
+
+    fn cone_update(
+        &self,
+        u: &Vec<T>,
+        neg_from: usize,
+        delta: f64,
+        gamma: &mut Vec<T>,
+    ) -> Result<ConeTerms> {
+        Ok(self.cone_pass(u, neg_from, None, Some((gamma.as_mut_slice(), delta)), None))
     }
 
     fn group_norms(&self, u: &Vec<T>) -> Result<Vec<f64>> {

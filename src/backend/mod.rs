@@ -45,6 +45,32 @@ pub struct Trial {
     pub loss: f64,
 }
 
+/// The cone-constraint terms of the ReLU program at weights U, from one pass over the rows.
+///
+/// Constraint (j, l, i) reads s_i (2 D_ji - 1) x_j . U_{l,i} >= 0, with s_i = -1 for gates
+/// i >= `neg_from` (the W half, stored negated so that predictions stay sum_i D_i X U_{l,i}) and
+/// +1 below. Its gap is g = -s_i (2 D_ji - 1) x_j . U_{l,i}: feasible when g <= 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ConeTerms {
+    /// (weight / 2) sum max(g + a * shift, 0)^2 (0 when no penalty was asked for).
+    pub penalty: f64,
+    /// sum max(g, 0)^2: the squared constraint violation.
+    pub viol_sq: f64,
+    /// max max(g, 0): the largest violation.
+    pub viol_max: f64,
+}
+
+/// A shifted quadratic penalty on the cone gaps: (weight / 2) sum max(g + scale * shift, 0)^2
+/// with `shift` one number per constraint, laid out (n, c p) row-major. The augmented
+/// Lagrangian uses shift = multipliers, scale = 1 / delta, weight = delta; the approximate
+/// cone decomposition uses shift = targets, scale = 1, weight = 1 / (n c).
+pub struct ConePenalty<'a, Buf> {
+    pub shift: &'a Buf,
+    pub scale: f64,
+    pub weight: f64,
+    pub neg_from: usize,
+}
+
 pub trait Backend {
     type Buf;
 
@@ -91,6 +117,25 @@ pub trait Backend {
     ) -> Result<f64>;
     /// ||U_{l,i}||_2 for every (l, i), in (l, i) order.
     fn group_norms(&self, u: &Self::Buf) -> Result<Vec<f64>>;
+
+    /// Cone terms at u; with `pen`, also the penalty and, when `grad` is given,
+    /// grad <- its gradient: -weight sum_j s_i (2 D_ji - 1) max(g + a shift, 0)_j x_j.
+    fn cone(
+        &self,
+        u: &Self::Buf,
+        neg_from: usize,
+        pen: Option<&ConePenalty<'_, Self::Buf>>,
+        grad: Option<&mut Self::Buf>,
+    ) -> Result<ConeTerms>;
+    /// Multiplier step gamma <- max(gamma + delta g(u), 0) (gamma laid out like a penalty
+    /// shift); returns the violation at u.
+    fn cone_update(
+        &self,
+        u: &Self::Buf,
+        neg_from: usize,
+        delta: f64,
+        gamma: &mut Self::Buf,
+    ) -> Result<ConeTerms>;
 
     /// One line-search trial from V: out <- prox_{eta lam R}(v - eta grad) and
     /// pout <- forward(out). Backends that can fuse the read-backs override this.

@@ -7,7 +7,7 @@
 //! gradient each for V and U+ (the latter only for the stopping test) make an iteration.
 
 use super::{IterInfo, Observer, Solution, Status};
-use crate::backend::Backend;
+use crate::backend::{Backend, ConePenalty};
 use crate::error::{Error, Result};
 use crate::regularizer::Regularizer;
 use std::time::Instant;
@@ -108,6 +108,24 @@ impl FistaSettings {
     }
 }
 
+/// The smooth part of the objective R-FISTA minimises: the data loss f(U) (when `data_loss`)
+/// plus, optionally, a shifted quadratic penalty on the cone gaps (the augmented Lagrangian's
+/// term, or the approximate decomposition's whole objective).
+pub struct Smooth<'a, B: Backend> {
+    pub data_loss: bool,
+    pub cone: Option<ConePenalty<'a, B::Buf>>,
+}
+
+impl<B: Backend> Smooth<'_, B> {
+    /// The gated program: f(U) alone.
+    pub fn gated() -> Self {
+        Smooth {
+            data_loss: true,
+            cone: None,
+        }
+    }
+}
+
 /// Minimises f(U) + lam R(U) from `init` (zeros when `None`).
 pub fn solve<B: Backend>(
     be: &B,
@@ -115,11 +133,24 @@ pub fn solve<B: Backend>(
     init: Option<&[f64]>,
     obs: &mut dyn Observer,
 ) -> Result<Solution> {
+    solve_smooth(be, params, init, &Smooth::gated(), obs)
+}
+
+/// Minimises smooth(U) + lam R(U) from `init` (zeros when `None`).
+pub fn solve_smooth<B: Backend>(
+    be: &B,
+    params: &FistaParams,
+    init: Option<&[f64]>,
+    smooth: &Smooth<'_, B>,
+    obs: &mut dyn Observer,
+) -> Result<Solution> {
     let s = params.get();
     let (reg, lam) = (s.regularizer, s.lambda);
     let dims = be.dims();
     let start = Instant::now();
     let nc2 = (2 * dims.n * dims.c) as f64;
+    let data_loss = smooth.data_loss;
+    let cone = smooth.cone.as_ref();
 
     let mut u = match init {
         Some(w) if w.len() == dims.weights() => be.upload(w)?,
@@ -132,45 +163,82 @@ pub fn solve<B: Backend>(
         }
         None => be.zeros(dims.weights())?,
     };
+    // Gradient of the smooth part at u (predictions pu) into g; the cone penalty's own gradient
+    // is kept in gp (needed for the line search's curvature). Returns the penalty's value.
+    let grad_at = |u: &B::Buf, pu: &B::Buf, g: &mut B::Buf, gp: Option<&mut B::Buf>| {
+        if data_loss {
+            be.gradient(pu, g)?;
+        }
+        match (cone, gp) {
+            (Some(cp), Some(gp)) => {
+                let t = be.cone(u, cp.neg_from, Some(cp), Some(gp))?;
+                if data_loss {
+                    be.axpby(1.0, gp, 1.0, g)?;
+                } else {
+                    be.copy(gp, g)?;
+                }
+                Ok::<f64, Error>(t.penalty)
+            }
+            _ => Ok(0.0),
+        }
+    };
+    let cone_buf =
+        || -> Result<Option<B::Buf>> { cone.map(|_| be.zeros(dims.weights())).transpose() };
+    let mut gpu = cone_buf()?; // penalty gradient at U
+    let mut gpv = cone_buf()?; // ... and at V
+
     let mut pu = be.zeros(dims.preds())?;
-    be.forward(&u, &mut pu)?;
+    if data_loss {
+        be.forward(&u, &mut pu)?;
+    }
     let mut gu = be.zeros(dims.weights())?;
-    be.gradient(&pu, &mut gu)?;
+    let mut cpen = grad_at(&u, &pu, &mut gu, gpu.as_mut())?;
 
-    let mut loss = be.loss(&pu)?;
+    let mut loss = if data_loss { be.loss(&pu)? } else { 0.0 };
     let (mut pen, mut gnsq) = be.objective_terms(reg, lam, &u, &gu)?;
-    let f_init = loss + lam * pen;
+    let f_init = loss + cpen + lam * pen;
 
-    // Extrapolated point V, its predictions and gradient; start at U.
+    // Extrapolated point V, its predictions, gradient and penalty; start at U.
     let mut v = be.zeros(dims.weights())?;
     be.copy(&u, &mut v)?;
     let mut pv = be.zeros(dims.preds())?;
     be.copy(&pu, &mut pv)?;
     let mut gv = be.zeros(dims.weights())?;
     be.copy(&gu, &mut gv)?;
+    if let (Some(a), Some(b)) = (gpu.as_ref(), gpv.as_mut()) {
+        be.copy(a, b)?;
+    }
+    let mut cpen_v = cpen;
 
     let mut u_new = be.zeros(dims.weights())?;
     let mut pu_new = be.zeros(dims.preds())?;
-    let mut diff = gu; // reused as scratch for U+ - U, then for grad f(U+)
+    let mut diff = gu; // reused as scratch for U+ - V, U+ - U, then for the gradient at U+
 
     let mut eta = s.step0;
     let mut t = 1.0f64;
     let mut failures = 0;
     let mut iterations = 0;
 
-    let info =
-        |k: usize, loss: f64, pen: f64, gnsq: f64, eta: f64, restarted, tries, active| IterInfo {
-            iteration: k,
-            objective: loss + lam * pen,
-            loss,
-            penalty: pen,
-            grad_norm_sq: gnsq,
-            step: eta,
-            restarted,
-            line_search_tries: tries,
-            active,
-            time_s: start.elapsed().as_secs_f64(),
-        };
+    let info = |k: usize,
+                loss: f64,
+                cpen: f64,
+                pen: f64,
+                gnsq: f64,
+                eta: f64,
+                restarted,
+                tries,
+                active| IterInfo {
+        iteration: k,
+        objective: loss + cpen + lam * pen,
+        loss,
+        penalty: pen,
+        grad_norm_sq: gnsq,
+        step: eta,
+        restarted,
+        line_search_tries: tries,
+        active,
+        time_s: start.elapsed().as_secs_f64(),
+    };
     let active = |be: &B, u: &B::Buf, want: bool| -> Result<Option<usize>> {
         Ok(if want {
             Some(be.group_norms(u)?.iter().filter(|&&g| g > 0.0).count())
@@ -179,7 +247,39 @@ pub fn solve<B: Backend>(
         })
     };
     let a0 = active(be, &u, obs.wants_detail(0))?;
-    obs.observe(&info(0, loss, pen, gnsq, eta, false, 0, a0));
+    obs.observe(&info(0, loss, cpen, pen, gnsq, eta, false, 0, a0));
+
+    // One line-search trial at step eta: U+ = prox(V - eta grad), and
+    // (smooth(U+), smooth(U+) - smooth(V) - <grad, U+ - V>, ||U+ - V||^2, penalty(U+)).
+    // The data loss is quadratic, so its part of the curvature is ||Yhat(U+) - Yhat(V)||^2 / (2 n c)
+    // exactly; computing it that way avoids the cancellation that stalls the textbook test near
+    // the optimum. The cone penalty is only piecewise quadratic and takes the textbook form.
+    let trial = |eta: f64,
+                 v: &B::Buf,
+                 gv: &B::Buf,
+                 pv: &B::Buf,
+                 gpv: Option<&B::Buf>,
+                 cpen_v: f64,
+                 u_new: &mut B::Buf,
+                 pu_new: &mut B::Buf,
+                 scratch: &mut B::Buf|
+     -> Result<(f64, f64, f64, f64)> {
+        let (mut f_new, mut curv, sq) = if data_loss {
+            let tr = be.trial(reg, lam, eta, v, gv, pv, u_new, pu_new)?;
+            (tr.loss, tr.curv_sq / nc2, tr.step_sq)
+        } else {
+            (0.0, 0.0, be.prox_step(reg, lam, eta, v, gv, u_new)?)
+        };
+        let mut cp_new = 0.0;
+        if let (Some(cp), Some(gpv)) = (cone, gpv) {
+            cp_new = be.cone(u_new, cp.neg_from, Some(cp), None)?.penalty;
+            be.copy(u_new, scratch)?;
+            be.axpby(-1.0, v, 1.0, scratch)?;
+            curv += cp_new - cpen_v - be.dot(gpv, scratch)?;
+            f_new += cp_new;
+        }
+        Ok((f_new, curv, sq, cp_new))
+    };
 
     let mut status = if gnsq <= s.tol {
         Status::Converged
@@ -188,23 +288,39 @@ pub fn solve<B: Backend>(
     };
     while status == Status::MaxIterations && iterations < s.max_iters {
         // Line search from V: shrink eta until the quadratic upper bound
-        // f(U+) <= f(V) + <grad, U+ - V> + ||U+ - V||^2 / (2 eta) holds. f is quadratic, so
-        // f(U+) - f(V) - <grad, U+ - V> = ||Yhat(U+) - Yhat(V)||^2 / (2 n c) exactly; computing it
-        // that way avoids the cancellation that stalls the textbook test near the optimum.
+        // F(U+) <= F(V) + <grad, U+ - V> + ||U+ - V||^2 / (2 eta) holds (F the smooth part).
         let mut tries = 0;
-        let (f_new, curv, sq) = loop {
-            let tr = be.trial(reg, lam, eta, &v, &gv, &pv, &mut u_new, &mut pu_new)?;
-            let curv = tr.curv_sq / nc2;
+        let (f_new, curv, sq, cp_new) = loop {
+            let r = trial(
+                eta,
+                &v,
+                &gv,
+                &pv,
+                gpv.as_ref(),
+                cpen_v,
+                &mut u_new,
+                &mut pu_new,
+                &mut diff,
+            )?;
             tries += 1;
-            if 2.0 * eta * curv <= tr.step_sq {
-                break (tr.loss, curv, tr.step_sq);
+            if 2.0 * eta * r.1 <= r.2 {
+                break r;
             }
             if tries >= s.max_backtracks {
                 failures += 1;
                 eta = s.fallback_step;
                 log::warn!("line search failed after {tries} tries; taking step {eta:e}");
-                let tr = be.trial(reg, lam, eta, &v, &gv, &pv, &mut u_new, &mut pu_new)?;
-                break (tr.loss, tr.curv_sq / nc2, tr.step_sq);
+                break trial(
+                    eta,
+                    &v,
+                    &gv,
+                    &pv,
+                    gpv.as_ref(),
+                    cpen_v,
+                    &mut u_new,
+                    &mut pu_new,
+                    &mut diff,
+                )?;
             }
             eta *= s.backtrack;
         };
@@ -238,19 +354,21 @@ pub fn solve<B: Backend>(
         std::mem::swap(&mut pu, &mut pu_new);
         iterations += 1;
 
-        // Stopping test at U+ (= u now): needs grad f(U+).
-        loss = f_new;
-        be.gradient(&pu, &mut diff)?;
+        // Stopping test at U+ (= u now): needs the gradient at U+.
+        loss = f_new - cp_new;
+        cpen = grad_at(&u, &pu, &mut diff, gpu.as_mut())?;
         (pen, gnsq) = be.objective_terms(reg, lam, &u, &diff)?;
 
         // Gradient at the new V: free after a restart (V = U+), one adjoint product otherwise.
         if restart {
             std::mem::swap(&mut gv, &mut diff);
+            std::mem::swap(&mut gpv, &mut gpu);
+            cpen_v = cpen;
         } else {
-            be.gradient(&pv, &mut gv)?;
+            cpen_v = grad_at(&v, &pv, &mut gv, gpv.as_mut())?;
         }
 
-        let objective = loss + lam * pen;
+        let objective = loss + cpen + lam * pen;
         if gnsq <= s.tol {
             status = Status::Converged;
         } else if !objective.is_finite() || (f_init > 0.0 && objective > 1000.0 * f_init) {
@@ -262,7 +380,7 @@ pub fn solve<B: Backend>(
             obs.wants_detail(iterations) || status != Status::MaxIterations,
         )?;
         obs.observe(&info(
-            iterations, loss, pen, gnsq, step_used, restart, tries, a,
+            iterations, loss, cpen, pen, gnsq, step_used, restart, tries, a,
         ));
     }
 
@@ -270,8 +388,9 @@ pub fn solve<B: Backend>(
         weights: be.download(&u)?,
         status,
         iterations,
-        objective: loss + lam * pen,
+        objective: loss + cpen + lam * pen,
         loss,
+        cone_penalty: cpen,
         penalty: pen,
         grad_norm_sq: gnsq,
         step: eta,

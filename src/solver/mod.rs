@@ -1,10 +1,12 @@
 //! Solvers, written once over any [`Backend`](crate::backend::Backend). A solver computes
 //! iterates and reports them to an [`Observer`]; it never prints.
 
+pub mod al;
 pub mod fista;
 pub mod observer;
 
-pub use fista::{FistaParams, FistaSettings, solve};
+pub use al::{AlSettings, AlSolution, solve_al};
+pub use fista::{FistaParams, FistaSettings, Smooth, solve, solve_smooth};
 pub use observer::{IterInfo, Observer};
 
 use serde::{Deserialize, Serialize};
@@ -37,7 +39,11 @@ pub struct Solution {
     pub status: Status,
     pub iterations: usize,
     pub objective: f64,
+    /// The data loss f(U).
     pub loss: f64,
+    /// The cone penalty of the smooth part (0 for the gated program).
+    pub cone_penalty: f64,
+    /// R(U).
     pub penalty: f64,
     pub grad_norm_sq: f64,
     /// Step size at the end (useful for warm starts).

@@ -12,7 +12,7 @@ pub mod pipelines;
 pub use buffers::{GpuBuf, GpuReal};
 pub use context::{AdapterChoice, AdapterSummary, GpuContext, list_adapters};
 
-use super::{Backend, Dims, Trial};
+use super::{Backend, ConePenalty, ConeTerms, Dims, Trial};
 use crate::error::{Error, Result};
 use crate::mask::BitMask;
 use crate::regularizer::Regularizer;
@@ -703,6 +703,30 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
         let r_sub = self.record_stat(&mut enc, reg, lam, STAT_SUBGRAD, u, Some(grad), r_pen.1)?;
         let sums = self.finish_sums(enc, &[r_pen, r_sub])?;
         Ok((sums[0], sums[1]))
+    }
+
+    fn cone(
+        &self,
+        _u: &GpuBuf,
+        _neg_from: usize,
+        _pen: Option<&ConePenalty<'_, GpuBuf>>,
+        _grad: Option<&mut GpuBuf>,
+    ) -> Result<ConeTerms> {
+        Err(Error::Device(
+            "cone-constraint kernels are not in the wgpu backend yet".into(),
+        ))
+    }
+
+    fn cone_update(
+        &self,
+        _u: &GpuBuf,
+        _neg_from: usize,
+        _delta: f64,
+        _gamma: &mut GpuBuf,
+    ) -> Result<ConeTerms> {
+        Err(Error::Device(
+            "cone-constraint kernels are not in the wgpu backend yet".into(),
+        ))
     }
 
     fn group_norms(&self, u: &GpuBuf) -> Result<Vec<f64>> {

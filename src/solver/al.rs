@@ -1,0 +1,230 @@
+//! The augmented Lagrangian method for the cone-constrained ReLU program (Mishkin et al. 2022,
+//! Sec. 5; the rules of scnn's solver). Each outer step minimises
+//!   f(U) + (delta/2) sum max(g + gamma/delta, 0)^2 + lam R(U)
+//! by R-FISTA, warm-started, then moves the multipliers gamma <- max(gamma + delta g, 0).
+//!
+//! The backend holds the doubled patterns [D, D]: gates i < p/2 carry V, gates i >= p/2 carry
+//! -W, so predictions are the gated model's and the W half's constraints are negated
+//! (see [`ConeTerms`](crate::backend::ConeTerms)).
+
+use super::fista::{FistaSettings, Smooth, solve_smooth};
+use super::{IterInfo, Observer, Solution, Status};
+use crate::backend::{Backend, ConePenalty};
+use crate::error::{Error, Result};
+use std::time::Instant;
+
+/// Augmented Lagrangian settings (defaults from the paper's solver).
+///
+/// | name | default | meaning |
+/// |---|---|---|
+/// | fista | | inner R-FISTA settings; `fista.tol` is the first inner tolerance and the stopping bound on the squared subgradient norm, `fista.max_iters` the budget of inner iterations over the whole solve |
+/// | delta0 | 1000 | initial penalty strength, divided by n |
+/// | viol_tol | 1e-6 | stop when sum max(g, 0)^2 is at most this ... |
+/// | phase_high, phase_low | 1e-2, 1e-3 | initial phase: double delta above, halve it (and the inner tolerance) below |
+/// | phase_rounds | 30 | at most this many initial-phase rounds |
+/// | tau | 2 | halve the inner tolerance when tau x violation < inner tolerance |
+/// | max_outer | 10000 | outer iterations |
+#[derive(Debug, Clone)]
+pub struct AlSettings {
+    pub fista: FistaSettings,
+    pub delta0: f64,
+    pub viol_tol: f64,
+    pub phase_high: f64,
+    pub phase_low: f64,
+    pub phase_rounds: usize,
+    pub tau: f64,
+    pub max_outer: usize,
+}
+
+impl Default for AlSettings {
+    fn default() -> Self {
+        AlSettings {
+            fista: FistaSettings::default(),
+            delta0: 1000.0,
+            viol_tol: 1e-6,
+            phase_high: 1e-2,
+            phase_low: 1e-3,
+            phase_rounds: 30,
+            tau: 2.0,
+            max_outer: 10_000,
+        }
+    }
+}
+
+impl AlSettings {
+    pub fn check(&self) -> Result<()> {
+        self.fista.clone().check()?;
+        let pos = |v: f64| v > 0.0 && v.is_finite();
+        if !pos(self.delta0) {
+            return Err(Error::param(
+                "--delta0",
+                format!("{} (must be > 0)", self.delta0),
+            ));
+        }
+        if !pos(self.viol_tol) {
+            return Err(Error::param(
+                "--viol-tol",
+                format!("{} (must be > 0)", self.viol_tol),
+            ));
+        }
+        if self.max_outer == 0 {
+            return Err(Error::param("--max-outer", "0 (must be >= 1)"));
+        }
+        if !(pos(self.phase_low) && self.phase_low < self.phase_high && self.tau > 0.0) {
+            return Err(Error::param(
+                "--delta0",
+                "the initial phase needs 0 < low < high and tau > 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An augmented Lagrangian solve: the last inner solution (its `objective` replaced by the
+/// ReLU program's f + lam R, `iterations` by the total of inner iterations) and the constraint
+/// state.
+#[derive(Debug, Clone)]
+pub struct AlSolution {
+    pub solution: Solution,
+    pub outer: usize,
+    pub delta: f64,
+    /// sum max(g, 0)^2 and max max(g, 0) at the returned weights.
+    pub viol_sq: f64,
+    pub viol_max: f64,
+}
+
+/// Passes inner iterations on with the iteration count carried across outer steps.
+struct Offset<'a> {
+    inner: &'a mut dyn Observer,
+    base: usize,
+    last: usize,
+}
+
+impl Observer for Offset<'_> {
+    fn wants_detail(&self, k: usize) -> bool {
+        self.inner.wants_detail(self.base + k)
+    }
+    fn observe(&mut self, info: &IterInfo) {
+        // Iteration 0 of an outer step repeats the last one of the previous step.
+        if info.iteration == 0 && self.base > 0 {
+            return;
+        }
+        self.last = self.base + info.iteration;
+        let mut i = info.clone();
+        i.iteration = self.last;
+        self.inner.observe(&i);
+    }
+}
+
+/// Minimises the ReLU program on a backend built with doubled patterns (see the module docs).
+pub fn solve_al<B: Backend>(
+    be: &B,
+    settings: &AlSettings,
+    init: Option<&[f64]>,
+    obs: &mut dyn Observer,
+) -> Result<AlSolution> {
+    settings.check()?;
+    let dims = be.dims();
+    if dims.p % 2 != 0 {
+        return Err(Error::shape(
+            "ReLU program patterns",
+            "an even count (V and W halves)",
+            dims.p.to_string(),
+        ));
+    }
+    let neg_from = dims.p / 2;
+    let start = Instant::now();
+    let fs = &settings.fista;
+    let mut delta = settings.delta0 / dims.n as f64;
+    let mut gamma = be.zeros(dims.n * dims.c * dims.p)?;
+    let mut weights: Option<Vec<f64>> = init.map(<[f64]>::to_vec);
+    let mut inner_tol = fs.tol;
+    let mut step = fs.step0;
+    let mut total = 0usize;
+    let mut outer = 0usize;
+    let mut rounds = 0usize;
+    let mut initial_phase = true;
+
+    loop {
+        let params = FistaSettings {
+            tol: inner_tol,
+            max_iters: fs.max_iters - total,
+            step0: step,
+            ..fs.clone()
+        }
+        .check()?;
+        let pen = ConePenalty {
+            shift: &gamma,
+            scale: 1.0 / delta,
+            weight: delta,
+            neg_from,
+        };
+        let smooth = Smooth {
+            data_loss: true,
+            cone: Some(pen),
+        };
+        let mut off = Offset {
+            inner: obs,
+            base: total,
+            last: total,
+        };
+        let mut sol = solve_smooth(be, &params, weights.as_deref(), &smooth, &mut off)?;
+        total += sol.iterations;
+        outer += 1;
+        step = sol.step;
+        let u = be.upload(&sol.weights)?;
+        let terms = be.cone(&u, neg_from, None, None)?;
+        log::debug!(
+            "AL outer {outer}: delta {delta:.3e}, inner {} its (tol {inner_tol:.1e}), violation^2 {:.3e}, subgrad^2 {:.3e}",
+            sol.iterations,
+            terms.viol_sq,
+            sol.grad_norm_sq
+        );
+
+        let status = if sol.status == Status::Diverged {
+            Some(Status::Diverged)
+        } else if terms.viol_sq <= settings.viol_tol && sol.grad_norm_sq <= fs.tol {
+            Some(Status::Converged)
+        } else if outer >= settings.max_outer || total >= fs.max_iters {
+            Some(Status::MaxIterations)
+        } else {
+            None
+        };
+        if let Some(status) = status {
+            sol.status = status;
+            sol.iterations = total;
+            sol.objective = sol.loss + fs.lambda * sol.penalty;
+            sol.time_s = start.elapsed().as_secs_f64();
+            return Ok(AlSolution {
+                solution: sol,
+                outer,
+                delta,
+                viol_sq: terms.viol_sq,
+                viol_max: terms.viol_max,
+            });
+        }
+        weights = Some(std::mem::take(&mut sol.weights));
+
+        // Initial phase: find a delta whose unconstrained-multiplier solution violates the
+        // constraints moderately, before trusting the multiplier updates.
+        if initial_phase && rounds < settings.phase_rounds {
+            rounds += 1;
+            if terms.viol_sq > settings.phase_high {
+                delta *= 2.0;
+                continue;
+            }
+            if terms.viol_sq < settings.phase_low {
+                delta /= 2.0;
+                inner_tol /= 2.0;
+                continue;
+            }
+        }
+        initial_phase = false;
+        // The raw gap, not its positive part: a satisfied constraint (g < 0) lowers its
+        // multiplier toward 0, which complementary slackness needs at the solution.
+        be.cone_update(&u, neg_from, delta, &mut gamma)?;
+        if settings.tau * terms.viol_sq < inner_tol {
+            inner_tol /= 2.0;
+        }
+    }
+}

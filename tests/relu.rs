@@ -1,0 +1,235 @@
+//! The cone-constrained ReLU program: the augmented Lagrangian's terms against plain loops and
+//! finite differences, the AL solve against Clarabel's interior point, the gated/ReLU
+//! equivalence at lam = 0, and the decompositions.
+
+mod common;
+
+use common::*;
+use cvxnn::backend::cpu::{CpuBackend, CpuOptions};
+use cvxnn::backend::{Backend, ConePenalty};
+use cvxnn::conic;
+use cvxnn::decompose;
+use cvxnn::rng::Rng;
+use cvxnn::solver::{self, AlSettings, FistaSettings, observer::Silent};
+
+/// The doubled-pattern backend of the ReLU program (small blocks so blocking is exercised).
+fn relu_backend(p: &Problem) -> CpuBackend<f64> {
+    let opts = CpuOptions {
+        threads: 1,
+        block_rows: 7,
+    };
+    CpuBackend::new(&p.x, &p.y, p.mask.doubled(), opts)
+}
+
+/// Gaps g_{j,(l,i)} = -s_i (2 D_ji - 1) x_j . U_{l,i} by plain loops, laid out (n, c 2p).
+fn naive_gaps(p: &Problem, u: &[f64]) -> Vec<f64> {
+    let (n, d) = p.x.dim();
+    let (c, p1) = (p.y.ncols(), p.mask.cols());
+    let p2 = 2 * p1;
+    let mut g = vec![0.0; n * c * p2];
+    for j in 0..n {
+        for l in 0..c {
+            for i in 0..p2 {
+                let o = if p.mask.get(j, i % p1) { 1.0 } else { -1.0 };
+                let s = if i < p1 { 1.0 } else { -1.0 };
+                let z: f64 = (0..d).map(|k| p.x[[j, k]] * u[(l * p2 + i) * d + k]).sum();
+                g[j * c * p2 + l * p2 + i] = -s * o * z;
+            }
+        }
+    }
+    g
+}
+
+fn augmented<B: Backend>(be: &B, u: &[f64], gamma: &B::Buf, delta: f64) -> (f64, Vec<f64>) {
+    let ub = be.upload(u).unwrap();
+    let mut preds = be.zeros(be.dims().preds()).unwrap();
+    be.forward(&ub, &mut preds).unwrap();
+    let mut g = be.zeros(u.len()).unwrap();
+    be.gradient(&preds, &mut g).unwrap();
+    let mut gp = be.zeros(u.len()).unwrap();
+    let pen = ConePenalty {
+        shift: gamma,
+        scale: 1.0 / delta,
+        weight: delta,
+        neg_from: be.dims().p / 2,
+    };
+    let t = be
+        .cone(&ub, pen.neg_from, Some(&pen), Some(&mut gp))
+        .unwrap();
+    be.axpby(1.0, &gp, 1.0, &mut g).unwrap();
+    (
+        be.loss(&preds).unwrap() + t.penalty,
+        be.download(&g).unwrap(),
+    )
+}
+
+#[test]
+fn cone_terms_match_plain_loops_and_the_gradient_matches_finite_differences() {
+    let p = problem(37, 4, 6, 2, 11);
+    let be = relu_backend(&p);
+    let dims = be.dims();
+    let mut rng = Rng::new(5);
+    let u: Vec<f64> = (0..dims.weights()).map(|_| rng.normal()).collect();
+    let gamma_h: Vec<f64> = (0..dims.n * dims.c * dims.p)
+        .map(|_| rng.normal().max(0.0))
+        .collect();
+    let gamma = be.upload(&gamma_h).unwrap();
+    let delta = 0.7;
+
+    // Violation and penalty against the loops.
+    let gaps = naive_gaps(&p, &u);
+    let want_vsq: f64 = gaps.iter().map(|g| g.max(0.0).powi(2)).sum();
+    let want_vmax = gaps.iter().fold(0.0f64, |m, g| m.max(*g));
+    let want_pen: f64 = gaps
+        .iter()
+        .zip(&gamma_h)
+        .map(|(g, m)| (g + m / delta).max(0.0).powi(2))
+        .sum::<f64>()
+        * delta
+        / 2.0;
+    let ub = be.upload(&u).unwrap();
+    let pen = ConePenalty {
+        shift: &gamma,
+        scale: 1.0 / delta,
+        weight: delta,
+        neg_from: dims.p / 2,
+    };
+    let t = be.cone(&ub, dims.p / 2, Some(&pen), None).unwrap();
+    assert!((t.viol_sq - want_vsq).abs() <= 1e-10 * want_vsq);
+    assert!((t.viol_max - want_vmax).abs() <= 1e-12 * want_vmax);
+    assert!((t.penalty - want_pen).abs() <= 1e-10 * want_pen);
+
+    // Multiplier step against the loops.
+    let mut gm = be.upload(&gamma_h).unwrap();
+    be.cone_update(&ub, dims.p / 2, delta, &mut gm).unwrap();
+    let want: Vec<f64> = gamma_h
+        .iter()
+        .zip(&gaps)
+        .map(|(m, g)| (m + delta * g).max(0.0))
+        .collect();
+    assert!(rel_diff(&be.download(&gm).unwrap(), &want) < 1e-12);
+
+    // Directional derivatives of f + penalty by central differences.
+    let (_, grad) = augmented(&be, &u, &gamma, delta);
+    for trial in 0..4 {
+        let dir: Vec<f64> = (0..u.len()).map(|_| rng.normal()).collect();
+        let h = 1e-6;
+        let at = |s: f64| {
+            let w: Vec<f64> = u.iter().zip(&dir).map(|(a, b)| a + s * b).collect();
+            augmented(&be, &w, &gamma, delta).0
+        };
+        let fd = (at(h) - at(-h)) / (2.0 * h);
+        let an: f64 = grad.iter().zip(&dir).map(|(a, b)| a * b).sum();
+        assert!(
+            (fd - an).abs() <= 1e-6 * an.abs().max(1.0),
+            "direction {trial}: finite differences {fd}, gradient {an}"
+        );
+    }
+}
+
+fn al_settings(lam: f64) -> AlSettings {
+    AlSettings {
+        fista: FistaSettings {
+            lambda: lam,
+            tol: 1e-10,
+            max_iters: 200_000,
+            ..FistaSettings::default()
+        },
+        viol_tol: 1e-10,
+        ..AlSettings::default()
+    }
+}
+
+#[test]
+fn al_solution_is_feasible_and_matches_the_interior_point_reference() {
+    for (seed, c, lam) in [(1u64, 1usize, 1e-3), (2, 2, 1e-2), (3, 1, 1e-4)] {
+        let p = problem(30, 3, 5, c, seed);
+        let be = relu_backend(&p);
+        let al = solver::solve_al(&be, &al_settings(lam), None, &mut Silent).unwrap();
+        assert_eq!(al.solution.status, solver::Status::Converged, "seed {seed}");
+        assert!(
+            al.viol_max <= 1e-4,
+            "seed {seed}: violation {}",
+            al.viol_max
+        );
+        let mask = p.mask.doubled();
+        let (_, ref_obj, _) = conic::relu_program(&p.x, &p.y, &mask, lam).unwrap();
+        let ours = conic::relu_objective(&p.x, &p.y, &mask, &al.solution.weights, lam);
+        eprintln!(
+            "seed {seed}: AL {ours:.10e} ({} inner its, {} outer, {:.2} s), Clarabel {ref_obj:.10e}, violation {:.1e}",
+            al.solution.iterations, al.outer, al.solution.time_s, al.viol_max
+        );
+        assert!(
+            (ours - ref_obj).abs() <= 1e-4 * ref_obj,
+            "seed {seed}: AL {ours}, Clarabel {ref_obj}"
+        );
+        assert!((al.solution.objective - ours).abs() <= 1e-9 * ours);
+    }
+}
+
+#[test]
+fn with_lam_zero_relu_and_gated_programs_reach_the_same_loss_and_decompositions_are_feasible() {
+    let p = problem(40, 3, 8, 1, 7);
+    let lam = 0.0;
+    // Gated program.
+    let gated = CpuBackend::<f64>::new(&p.x, &p.y, p.mask.clone(), CpuOptions::default());
+    let params = FistaSettings {
+        lambda: lam,
+        tol: 1e-14,
+        max_iters: 100_000,
+        ..FistaSettings::default()
+    }
+    .check()
+    .unwrap();
+    let gsol = solver::solve(&gated, &params, None, &mut Silent).unwrap();
+    assert_eq!(gsol.status, solver::Status::Converged);
+    // ReLU program on the same patterns.
+    let be = relu_backend(&p);
+    let al = solver::solve_al(&be, &al_settings(lam), None, &mut Silent).unwrap();
+    eprintln!(
+        "lam 0: ReLU loss {:.10e} ({} its, {} outer, {:.2} s), gated {:.10e} ({} its)",
+        al.solution.loss,
+        al.solution.iterations,
+        al.outer,
+        al.solution.time_s,
+        gsol.loss,
+        gsol.iterations
+    );
+    assert!(al.viol_max <= 1e-4, "violation {}", al.viol_max);
+    assert!(
+        (al.solution.loss - gsol.loss).abs() <= 1e-4 * gsol.loss,
+        "ReLU loss {}, gated loss {}",
+        al.solution.loss,
+        gsol.loss
+    );
+
+    // The approximate decomposition of the gated solution: feasible, same predictions.
+    let fista = FistaSettings {
+        tol: 1e-16,
+        max_iters: 100_000,
+        ..FistaSettings::default()
+    };
+    let dec = decompose::approximate(&gated, &gsol.weights, 1e-10, &fista).unwrap();
+    eprintln!("approx decomposition: {dec:?}");
+    assert!(dec.constraint_violation <= 1e-6, "{dec:?}");
+    let mask2 = p.mask.doubled();
+    let g2 = ndarray::concatenate![ndarray::Axis(1), p.g, p.g];
+    let before = naive_forward(&p.x, &p.g, &gsol.weights, 1);
+    let after = naive_forward(&p.x, &g2, &dec.weights, 1);
+    let _ = mask2;
+    assert!(rel_diff(after.as_slice().unwrap(), before.as_slice().unwrap()) < 1e-6);
+    assert!(dec.norm_relu >= dec.norm_gated * (1.0 - 1e-12));
+
+    // The exact decomposition: feasible, same predictions, and no larger than the approximate.
+    let exact = conic::exact_decomposition(&p.x, &p.mask, &gsol.weights, 1).unwrap();
+    let viol = decompose::violation_split(&gated, &exact, 1, p.mask.cols(), 3).unwrap();
+    assert!(viol <= 1e-6, "exact violation {viol}");
+    let after = naive_forward(&p.x, &g2, &exact, 1);
+    assert!(rel_diff(after.as_slice().unwrap(), before.as_slice().unwrap()) < 1e-6);
+    let exact_norm = decompose::group_norm_sum(&exact, 3);
+    assert!(
+        exact_norm <= dec.norm_relu * (1.0 + 1e-5),
+        "exact {exact_norm} vs approx {}",
+        dec.norm_relu
+    );
+}

@@ -212,40 +212,44 @@ pub fn exact_decomposition(
             ),
         ));
     }
+    // One SOCP per nonzero group, spread over the cores.
+    let groups: Vec<(usize, usize)> = (0..c)
+        .flat_map(|l| (0..p).map(move |i| (l, i)))
+        .filter(|&(l, i)| {
+            u[(l * p + i) * d..(l * p + i + 1) * d]
+                .iter()
+                .any(|&v| v != 0.0)
+        })
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(groups.len())
+        .max(1);
+    let per = groups.len().div_ceil(threads);
+    let solved: Vec<Result<Vec<((usize, usize), Vec<f64>)>>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = groups
+            .chunks(per.max(1))
+            .map(|chunk| {
+                sc.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|&(l, i)| {
+                            let ug = &u[(l * p + i) * d..(l * p + i + 1) * d];
+                            Ok(((l, i), min_norm_split(x, mask, i, ug)?))
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("decomposition worker panicked"))
+            .collect()
+    });
     let mut out = vec![0.0; 2 * c * p * d];
-    for l in 0..c {
-        for i in 0..p {
+    for part in solved {
+        for ((l, i), w) in part? {
             let ug = &u[(l * p + i) * d..(l * p + i + 1) * d];
-            if ug.iter().all(|&v| v == 0.0) {
-                continue;
-            }
-            // Variables: w (d), t1, t2.
-            let mut prob = Socp::new(d + 2);
-            let ox = |j: usize| -> (f64, f64) {
-                let o = if mask.get(j, i) { 1.0 } else { -1.0 };
-                (o, o * (0..d).map(|k| x[[j, k]] * ug[k]).sum::<f64>())
-            };
-            let mut rows = Vec::with_capacity(2 * n);
-            for j in 0..n {
-                let (o, oxu) = ox(j);
-                rows.push(((0..d).map(|k| (k, -o * x[[j, k]])).collect(), oxu));
-            }
-            for j in 0..n {
-                let (o, _) = ox(j);
-                rows.push(((0..d).map(|k| (k, -o * x[[j, k]])).collect(), 0.0));
-            }
-            prob.block(NonnegativeConeT(2 * n), rows);
-            let mut soc = |t: usize, shift: Option<&[f64]>| {
-                let mut rows = vec![(vec![(t, -1.0)], 0.0)];
-                rows.extend((0..d).map(|k| (vec![(k, -1.0)], shift.map_or(0.0, |s| s[k]))));
-                prob.block(SecondOrderConeT(d + 1), rows);
-            };
-            soc(d, Some(ug));
-            soc(d + 1, None);
-            let mut q = vec![0.0; d + 2];
-            q[d] = 1.0;
-            q[d + 1] = 1.0;
-            let (w, _) = prob.solve(&[], &q)?;
             let v0 = (l * 2 * p + i) * d;
             let w0 = (l * 2 * p + p + i) * d;
             for k in 0..d {
@@ -255,4 +259,37 @@ pub fn exact_decomposition(
         }
     }
     Ok(out)
+}
+
+/// W minimising ||u + W|| + ||W|| subject to (2 D_i - I) X (u + W) >= 0 and
+/// (2 D_i - I) X W >= 0. Variables: w (d), t1, t2.
+fn min_norm_split(x: &Array2<f64>, mask: &BitMask, i: usize, ug: &[f64]) -> Result<Vec<f64>> {
+    let (n, d) = x.dim();
+    let mut prob = Socp::new(d + 2);
+    let ox = |j: usize| -> (f64, f64) {
+        let o = if mask.get(j, i) { 1.0 } else { -1.0 };
+        (o, o * (0..d).map(|k| x[[j, k]] * ug[k]).sum::<f64>())
+    };
+    let mut rows = Vec::with_capacity(2 * n);
+    for j in 0..n {
+        let (o, oxu) = ox(j);
+        rows.push(((0..d).map(|k| (k, -o * x[[j, k]])).collect(), oxu));
+    }
+    for j in 0..n {
+        let (o, _) = ox(j);
+        rows.push(((0..d).map(|k| (k, -o * x[[j, k]])).collect(), 0.0));
+    }
+    prob.block(NonnegativeConeT(2 * n), rows);
+    let mut soc = |t: usize, shift: Option<&[f64]>| {
+        let mut rows = vec![(vec![(t, -1.0)], 0.0)];
+        rows.extend((0..d).map(|k| (vec![(k, -1.0)], shift.map_or(0.0, |s| s[k]))));
+        prob.block(SecondOrderConeT(d + 1), rows);
+    };
+    soc(d, Some(ug));
+    soc(d + 1, None);
+    let mut q = vec![0.0; d + 2];
+    q[d] = 1.0;
+    q[d + 1] = 1.0;
+    let (w, _) = prob.solve(&[], &q)?;
+    Ok(w[..d].to_vec())
 }

@@ -4,9 +4,28 @@ use super::ProblemArgs;
 use super::progress::CliObserver;
 use clap::Args;
 use cvxnn::Error;
+use cvxnn::decompose::Method;
 use cvxnn::io::check_writable;
+use cvxnn::solver::{AlSettings, Solution};
 use cvxnn::train;
 use std::path::PathBuf;
+
+/// Which network to train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelKind {
+    /// Gated ReLU network (gates fixed at the drawn vectors): the unconstrained convex program.
+    Gated,
+    /// Standard ReLU network: the cone-constrained convex program.
+    Relu,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SolverKind {
+    /// R-FISTA on the gated program (default for --model gated).
+    RFista,
+    /// Augmented Lagrangian with R-FISTA inner solves on the ReLU program (default for --model relu).
+    Al,
+}
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -16,6 +35,32 @@ pub struct TrainArgs {
     solver: super::SolverArgs,
     #[command(flatten)]
     device: super::DeviceArgs,
+    /// gated: a gated ReLU network; relu: a standard ReLU network through the cone-constrained
+    /// program (up to 2 x outputs x gates neurons).
+    #[arg(long, value_enum, default_value = "gated")]
+    model: ModelKind,
+    /// Solver (default: r-fista for --model gated, al for --model relu).
+    #[arg(long = "solver", value_enum)]
+    solver_kind: Option<SolverKind>,
+    /// After a gated solve, turn the solution into a standard ReLU network by a cone
+    /// decomposition: approx (R-FISTA, any size) or exact (minimum-norm, interior point, small
+    /// problems). The saved model is then a ReLU network.
+    #[arg(long, value_enum)]
+    decompose: Option<Method>,
+    /// Group-norm weight of the approximate decomposition (>= 0).
+    #[arg(long, allow_hyphen_values = true, default_value_t = 1e-10)]
+    rho: f64,
+    /// Tolerance of the approximate decomposition's R-FISTA (squared subgradient norm; its
+    /// objective is scaled by 1 / (n c) like the loss, so it needs a tighter value than --tol).
+    #[arg(long, allow_hyphen_values = true, default_value_t = 1e-12)]
+    decompose_tol: f64,
+    /// Augmented Lagrangian: initial penalty strength, divided by the number of rows (> 0).
+    #[arg(long, allow_hyphen_values = true, default_value_t = AlSettings::default().delta0)]
+    delta0: f64,
+    /// Augmented Lagrangian: stop when the squared constraint violation is <= this (and the
+    /// squared subgradient norm <= --tol).
+    #[arg(long, allow_hyphen_values = true, default_value_t = AlSettings::default().viol_tol)]
+    viol_tol: f64,
     /// Where to save the model (.safetensors; the metadata also goes to the same name with .json).
     #[arg(long, default_value = "cvxnn-model.safetensors")]
     out: PathBuf,
@@ -39,6 +84,41 @@ pub struct TrainArgs {
 pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
     // Every check that can fail on user input happens before any work or any output file.
     let params = a.solver.params()?;
+    let solver_kind = a.solver_kind.unwrap_or(match a.model {
+        ModelKind::Gated => SolverKind::RFista,
+        ModelKind::Relu => SolverKind::Al,
+    });
+    match (a.model, solver_kind) {
+        (ModelKind::Gated, SolverKind::Al) => {
+            return Err(Error::param(
+                "--solver",
+                "al solves the ReLU program: use it with --model relu",
+            ));
+        }
+        (ModelKind::Relu, SolverKind::RFista) => {
+            return Err(Error::param(
+                "--solver",
+                "r-fista solves the gated program; for a ReLU network use --model relu (al) or --model gated --decompose approx|exact",
+            ));
+        }
+        _ => {}
+    }
+    if a.decompose.is_some() && a.model == ModelKind::Relu {
+        return Err(Error::param(
+            "--decompose",
+            "decomposes a gated solution; --model relu already trains a ReLU network",
+        ));
+    }
+    if !(a.rho >= 0.0 && a.rho.is_finite()) {
+        return Err(Error::param("--rho", format!("{} (must be >= 0)", a.rho)));
+    }
+    let al_settings = AlSettings {
+        fista: params.get().clone(),
+        delta0: a.delta0,
+        viol_tol: a.viol_tol,
+        ..AlSettings::default()
+    };
+    al_settings.check()?;
     let save = !a.no_save;
     if save {
         if a.out.extension().and_then(|e| e.to_str()) != Some("safetensors") {
@@ -91,19 +171,88 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
         a.metrics_out.clone(),
     )?;
     obs.line(&dims_note);
+    let relu = a.model == ModelKind::Relu;
     obs.line(&format!(
-        "solver: R-FISTA on {}, lambda {:e}, {:?}, tol {:e}, max-iters {}",
+        "solver: {} on {}, lambda {:e}, {:?}, tol {:e}, max-iters {}",
+        if relu {
+            "augmented Lagrangian (R-FISTA inner)"
+        } else {
+            "R-FISTA"
+        },
         device.describe(precision),
         a.solver.lambda,
         a.solver.regularizer,
         a.solver.tol,
         a.solver.max_iters
     ));
+    if relu {
+        obs.line(&train::relu_memory(&prep, &device, precision).describe());
+    }
     obs.header();
-    let sol = train::solve(&prep, &params, &device, precision, None, &mut obs)?;
-    obs.finish(&sol)?;
-
-    let net = train::network(&prep, &cfg, &params, &sol);
+    let mut violation: Option<f64> = None;
+    let mut outer: Option<usize> = None;
+    let mut decomposition = None;
+    let (sol, net): (Solution, _) = if relu {
+        let al = train::solve_relu(&prep, &al_settings, &device, precision, None, &mut obs)?;
+        obs.finish(&al.solution)?;
+        violation = Some(al.viol_max);
+        outer = Some(al.outer);
+        let mut meta = train::meta(&prep, &cfg, &params, &al.solution);
+        meta.model = "relu".into();
+        meta.format = "cvxnn-relu".into();
+        meta.solver = "augmented-lagrangian".into();
+        let net = cvxnn::model::Network::from_relu(
+            &al.solution.weights,
+            prep.task.outputs(),
+            prep.x.ncols(),
+            meta,
+        );
+        (al.solution, net)
+    } else {
+        let sol = train::solve(&prep, &params, &device, precision, None, &mut obs)?;
+        obs.finish(&sol)?;
+        match a.decompose {
+            None => {
+                let net = train::network(&prep, &cfg, &params, &sol);
+                (sol, net)
+            }
+            Some(method) => {
+                let dec = train::decompose(
+                    &prep,
+                    &sol.weights,
+                    method,
+                    a.rho,
+                    &cvxnn::solver::FistaSettings {
+                        tol: a.decompose_tol,
+                        ..params.get().clone()
+                    },
+                    &device,
+                    precision,
+                )?;
+                obs.line(&format!(
+                    "decomposition ({method:?}): violation left {:.2e}, group norms {:.4e} -> {:.4e} ({:.2}x), {:.2} s",
+                    dec.constraint_violation,
+                    dec.norm_gated,
+                    dec.norm_relu,
+                    dec.norm_relu / dec.norm_gated.max(f64::MIN_POSITIVE),
+                    dec.time_s
+                ));
+                violation = Some(dec.constraint_violation);
+                let mut meta = train::meta(&prep, &cfg, &params, &sol);
+                meta.model = "relu".into();
+                meta.format = "cvxnn-relu".into();
+                meta.solver = format!("r-fista + {method:?} decomposition").to_lowercase();
+                let net = cvxnn::model::Network::from_relu(
+                    &dec.weights,
+                    prep.task.outputs(),
+                    prep.x.ncols(),
+                    meta,
+                );
+                decomposition = Some(dec);
+                (sol, net)
+            }
+        }
+    };
     let scores = train::score(&net, &prep)?;
     if save {
         net.save(&a.out)?;
@@ -131,6 +280,10 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
             "gates": prep.patterns.kept.len(),
             "gates_drawn": prep.gates.ncols(),
             "time_s": sol.time_s,
+            "network": if net.is_relu() { "relu" } else { "gated" },
+            "constraint_violation": violation,
+            "outer_iterations": outer,
+            "decomposition": decomposition,
             "model": if save { Some(a.out.display().to_string()) } else { None },
         });
         println!("{summary}");
@@ -154,10 +307,17 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
             println!("test mse        {}", fmt(mse_te));
         }
         println!(
-            "active neurons  {} (of {} = outputs x gates)",
+            "active neurons  {} (of {} = {}outputs x gates)",
             net.hidden(),
-            prep.task.outputs() * prep.patterns.kept.len()
+            (1 + usize::from(net.is_relu())) * prep.task.outputs() * prep.patterns.kept.len(),
+            if net.is_relu() { "2 x " } else { "" }
         );
+        if let Some(v) = violation {
+            println!("max violation   {v:.3e}  (max over constraints of (-(2 D_i - I) X w)_+)");
+        }
+        if let Some(o) = outer {
+            println!("outer steps     {o}");
+        }
         println!("time            {:.2} s", sol.time_s);
         if save {
             println!(

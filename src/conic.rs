@@ -226,7 +226,8 @@ pub fn exact_decomposition(
         .min(groups.len())
         .max(1);
     let per = groups.len().div_ceil(threads);
-    let solved: Vec<Result<Vec<((usize, usize), Vec<f64>)>>> = std::thread::scope(|sc| {
+    type Split = ((usize, usize), Vec<f64>);
+    let solved: Vec<Result<Vec<Split>>> = std::thread::scope(|sc| {
         let handles: Vec<_> = groups
             .chunks(per.max(1))
             .map(|chunk| {

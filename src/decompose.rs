@@ -76,7 +76,7 @@ pub fn approximate<B: Backend>(
     let dims = be.dims();
     let p = dims.p;
     let ub = be.upload(u)?;
-    let mut t = be.zeros(dims.n * dims.c * p)?;
+    let mut t = be.cone_zeros()?;
     // max(0 + 1 * gap(U), 0): the targets.
     let before = be.cone_update(&ub, p, 1.0, &mut t)?;
     let (w, iterations, status) = if before.viol_max == 0.0 {

@@ -109,6 +109,29 @@ fn cone_terms_match_plain_loops_and_the_gradient_matches_finite_differences() {
         .collect();
     assert!(rel_diff(&be.download(&gm).unwrap(), &want) < 1e-12);
 
+    // The trial's curvature against the textbook form in f64.
+    let step: Vec<f64> = (0..u.len()).map(|_| 0.3 * rng.normal()).collect();
+    let w: Vec<f64> = u.iter().zip(&step).map(|(a, b)| a + b).collect();
+    let (pn, curv) = be
+        .cone_trial(&ub, &be.upload(&step).unwrap(), &pen)
+        .unwrap();
+    let mut gp = be.zeros(u.len()).unwrap();
+    let p0 = be
+        .cone(&ub, dims.p / 2, Some(&pen), Some(&mut gp))
+        .unwrap()
+        .penalty;
+    let p1 = be
+        .cone(&be.upload(&w).unwrap(), dims.p / 2, Some(&pen), None)
+        .unwrap()
+        .penalty;
+    let lin: f64 = gp.iter().zip(&step).map(|(a, b)| a * b).sum();
+    assert!((pn - p1).abs() <= 1e-10 * p1);
+    assert!(
+        curv >= 0.0 && (curv - (p1 - p0 - lin)).abs() <= 1e-8 * p1,
+        "{curv} vs {}",
+        p1 - p0 - lin
+    );
+
     // Directional derivatives of f + penalty by central differences.
     let (_, grad) = augmented(&be, &u, &gamma, delta);
     for trial in 0..4 {
@@ -232,4 +255,147 @@ fn with_lam_zero_relu_and_gated_programs_reach_the_same_loss_and_decompositions_
         "exact {exact_norm} vs approx {}",
         dec.norm_relu
     );
+}
+
+fn gpu_relu<T: cvxnn::backend::wgpu::GpuReal>(
+    p: &Problem,
+    opts: cvxnn::backend::wgpu::GpuOptions,
+) -> Option<cvxnn::backend::wgpu::GpuBackend<T>> {
+    let ctx = gpu_ctx()?;
+    if T::WGSL == "f64" && !ctx.has_f64() {
+        eprintln!("SKIPPED f64 GPU test: no SHADER_F64");
+        return None;
+    }
+    Some(cvxnn::backend::wgpu::GpuBackend::new(ctx, &p.x, &p.y, &p.mask.doubled(), opts).unwrap())
+}
+
+/// Cone terms, multiplier steps and the penalty gradient of a backend against the CPU f64
+/// path. The multipliers are built on each side by the same two steps from zero (uploading
+/// them would need the cone layout on the host, which is the backend's business).
+fn check_cone_ops<B: Backend>(be: &B, p: &Problem, tol: f64, what: &str) {
+    let cpu = relu_backend(p);
+    let dims = cpu.dims();
+    let half = dims.p / 2;
+    let mut rng = Rng::new(9);
+    let rand = |rng: &mut Rng| -> Vec<f64> { (0..dims.weights()).map(|_| rng.normal()).collect() };
+    let (u, w) = (rand(&mut rng), rand(&mut rng));
+    let rel = |a: f64, b: f64| (a - b).abs() / b.abs().max(1e-300);
+    let (ub, wb) = (be.upload(&u).unwrap(), be.upload(&w).unwrap());
+    let (uc, wc) = (cpu.upload(&u).unwrap(), cpu.upload(&w).unwrap());
+    let mut gd = be.cone_zeros().unwrap();
+    let mut gc = cpu.cone_zeros().unwrap();
+    for (delta, (xd, xc)) in [(1.0, (&ub, &uc)), (0.3, (&wb, &wc))] {
+        let td = be.cone_update(xd, half, delta, &mut gd).unwrap();
+        let tc = cpu.cone_update(xc, half, delta, &mut gc).unwrap();
+        assert!(
+            rel(td.viol_sq, tc.viol_sq) < tol,
+            "{what}: violation^2 {} vs {}",
+            td.viol_sq,
+            tc.viol_sq
+        );
+        assert!(
+            rel(td.viol_max, tc.viol_max) < tol,
+            "{what}: max violation {} vs {}",
+            td.viol_max,
+            tc.viol_max
+        );
+    }
+    let delta = 0.7;
+    let pd = ConePenalty {
+        shift: &gd,
+        scale: 1.0 / delta,
+        weight: delta,
+        neg_from: half,
+    };
+    let pc = ConePenalty {
+        shift: &gc,
+        scale: 1.0 / delta,
+        weight: delta,
+        neg_from: half,
+    };
+    let mut grad_d = be.zeros(dims.weights()).unwrap();
+    let mut grad_c = cpu.zeros(dims.weights()).unwrap();
+    let td = be.cone(&ub, half, Some(&pd), Some(&mut grad_d)).unwrap();
+    let tc = cpu.cone(&uc, half, Some(&pc), Some(&mut grad_c)).unwrap();
+    assert!(tc.penalty > 0.0);
+    assert!(
+        rel(td.penalty, tc.penalty) < tol,
+        "{what}: penalty {} vs {}",
+        td.penalty,
+        tc.penalty
+    );
+    let gdiff = rel_diff(&be.download(&grad_d).unwrap(), &grad_c);
+    assert!(gdiff < tol, "{what}: penalty gradient differs by {gdiff:e}");
+    let step = rand(&mut rng);
+    let (pnd, cvd) = be.cone_trial(&ub, &be.upload(&step).unwrap(), &pd).unwrap();
+    let (pnc, cvc) = cpu
+        .cone_trial(&uc, &cpu.upload(&step).unwrap(), &pc)
+        .unwrap();
+    assert!(
+        rel(pnd, pnc) < tol && rel(cvd, cvc) < tol,
+        "{what}: trial ({pnd}, {cvd}) vs ({pnc}, {cvc})"
+    );
+    let ts = be.cone(&ub, half, None, None).unwrap();
+    assert!(
+        rel(ts.viol_sq, tc.viol_sq) < tol && ts.penalty == 0.0,
+        "{what}: stats pass"
+    );
+}
+
+#[test]
+fn gpu_cone_ops_match_the_cpu_path() {
+    use cvxnn::backend::wgpu::GpuOptions;
+    let small = GpuOptions {
+        max_rows_per_chunk: 64,
+        max_gates_per_chunk: 8,
+    };
+    for (seed, (n, d, p, c)) in [(41u64, (150, 7, 20, 3)), (42, (70, 5000, 3, 1))] {
+        let prob = problem(n, d, p, c, seed);
+        for opts in [GpuOptions::default(), small] {
+            let Some(g32) = gpu_relu::<f32>(&prob, opts) else {
+                return;
+            };
+            check_cone_ops(&g32, &prob, 1e-4, "gpu-f32");
+            if let Some(g64) = gpu_relu::<f64>(&prob, opts) {
+                check_cone_ops(&g64, &prob, 1e-10, "gpu-f64");
+            }
+        }
+    }
+}
+
+#[test]
+fn gpu_al_solve_matches_the_cpu_objective() {
+    let prob = problem(60, 4, 6, 2, 43);
+    let settings = AlSettings {
+        fista: FistaSettings {
+            lambda: 3e-2,
+            tol: 1e-6,
+            max_iters: 20_000,
+            ..FistaSettings::default()
+        },
+        viol_tol: 1e-6,
+        ..AlSettings::default()
+    };
+    let cpu = solver::solve_al(&relu_backend(&prob), &settings, None, &mut Silent).unwrap();
+    let small = cvxnn::backend::wgpu::GpuOptions {
+        max_rows_per_chunk: 32,
+        max_gates_per_chunk: 4,
+    };
+    let Some(g32) = gpu_relu::<f32>(&prob, small) else {
+        return;
+    };
+    let gpu = solver::solve_al(&g32, &settings, None, &mut Silent).unwrap();
+    let rel = (gpu.solution.objective - cpu.solution.objective).abs() / cpu.solution.objective;
+    eprintln!(
+        "AL cpu-f64 {:.8e} ({} its), gpu-f32 {:.8e} ({} its), violation {:.1e} / {:.1e}",
+        cpu.solution.objective,
+        cpu.solution.iterations,
+        gpu.solution.objective,
+        gpu.solution.iterations,
+        cpu.viol_max,
+        gpu.viol_max
+    );
+    assert_eq!(cpu.solution.status, solver::Status::Converged);
+    assert!(rel < 1e-4, "objective differs by {rel:e}");
+    assert!(gpu.viol_max <= 1e-3);
 }

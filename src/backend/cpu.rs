@@ -139,6 +139,21 @@ impl<T: Real> CpuBackend<T> {
     }
 }
 
+/// For one constraint with shifted gaps A at V and B = A + delta at V + step: (max(B, 0)^2,
+/// max(B,0)^2 - max(A,0)^2 - 2 max(A,0) delta), the latter by cases so that it is formed
+/// without cancellation.
+pub(crate) fn cone_curvature(a: f64, delta: f64) -> (f64, f64) {
+    let b = a + delta;
+    let bp = if b > 0.0 { b * b } else { 0.0 };
+    let c = match (a > 0.0, b > 0.0) {
+        (true, true) => delta * delta,
+        (true, false) => a * a - 2.0 * a * b,
+        (false, true) => b * b,
+        (false, false) => 0.0,
+    };
+    (bp, c)
+}
+
 /// What one pass over the cone constraints does besides measuring the violation.
 enum ConeMode<'a, T> {
     Stats,
@@ -234,6 +249,57 @@ impl<T: Real> CpuBackend<T> {
             out.penalty *= weight / 2.0;
         }
         out
+    }
+
+    /// For rows [r0, r1): sum max(B, 0)^2 and the exact curvature sum of the shifted penalty
+    /// between V and V + step (before the weight / 2), with A = g(V) + a shift and
+    /// B = A + (g(V + step) - g(V)); the difference comes from X step itself, so nothing cancels.
+    #[allow(clippy::too_many_arguments)]
+    fn cone_trial_rows(
+        &self,
+        v: &[T],
+        step: &[T],
+        r0: usize,
+        r1: usize,
+        neg_from: usize,
+        shift: &[T],
+        scale: f64,
+    ) -> (f64, f64) {
+        let Dims { p, c, .. } = self.dims;
+        let cp = c * p;
+        let (vt, st) = (
+            self.weights_view(v).reversed_axes(),
+            self.weights_view(step).reversed_axes(),
+        );
+        let rows = self.block_rows.min(r1 - r0);
+        let mut zv = Array2::<T>::zeros((rows, cp));
+        let mut zs = Array2::<T>::zeros((rows, cp));
+        let (mut pen, mut curv) = (0.0, 0.0);
+        for b0 in (r0..r1).step_by(self.block_rows) {
+            let b1 = (b0 + self.block_rows).min(r1);
+            let xb = self.x.slice(s![b0..b1, ..]);
+            let mut a = zv.slice_mut(s![..b1 - b0, ..]);
+            general_mat_mul(T::one(), &xb, &vt, T::zero(), &mut a);
+            let mut b = zs.slice_mut(s![..b1 - b0, ..]);
+            general_mat_mul(T::one(), &xb, &st, T::zero(), &mut b);
+            for r in b0..b1 {
+                for col in 0..cp {
+                    let i = col % p;
+                    let so = if self.mask.get(r, i) == (i < neg_from) {
+                        1.0
+                    } else {
+                        -1.0
+                    };
+                    let k = (r - r0) * cp + col;
+                    let av = -so * zv[[r - b0, col]].f() + scale * shift[k].f();
+                    let dv = -so * zs[[r - b0, col]].f();
+                    let (bp, cv) = cone_curvature(av, dv);
+                    pen += bp;
+                    curv += cv;
+                }
+            }
+        }
+        (pen, curv)
     }
 
     /// Runs `cone_rows` over the thread ranges and adds up the terms; with `grad`, writes the
@@ -460,6 +526,11 @@ impl<T: Real> Backend for CpuBackend<T> {
         Ok(reg.min_norm_subgrad_sq(u, grad, self.dims.d, lam))
     }
 
+    fn cone_zeros(&self) -> Result<Vec<T>> {
+        let Dims { n, p, c, .. } = self.dims;
+        Ok(vec![T::zero(); n * c * p])
+    }
+
     fn cone(
         &self,
         u: &Vec<T>,
@@ -468,6 +539,35 @@ impl<T: Real> Backend for CpuBackend<T> {
         grad: Option<&mut Vec<T>>,
     ) -> Result<ConeTerms> {
         Ok(self.cone_pass(u, neg_from, pen, None, grad))
+    }
+
+    fn cone_trial(
+        &self,
+        v: &Vec<T>,
+        step: &Vec<T>,
+        pen: &ConePenalty<'_, Vec<T>>,
+    ) -> Result<(f64, f64)> {
+        let cp = self.dims.c * self.dims.p;
+        let parts: Vec<(f64, f64)> = std::thread::scope(|sc| {
+            let handles: Vec<_> = self
+                .ranges()
+                .into_iter()
+                .map(|(r0, r1)| {
+                    let shift = &pen.shift[r0 * cp..r1 * cp];
+                    sc.spawn(move || {
+                        self.cone_trial_rows(v, step, r0, r1, pen.neg_from, shift, pen.scale)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("cone worker panicked"))
+                .collect()
+        });
+        let (p, c) = parts
+            .iter()
+            .fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
+        Ok((p * pen.weight / 2.0, c * pen.weight / 2.0))
     }
 
     fn cone_update(

@@ -118,6 +118,9 @@ pub trait Backend {
     /// ||U_{l,i}||_2 for every (l, i), in (l, i) order.
     fn group_norms(&self, u: &Self::Buf) -> Result<Vec<f64>>;
 
+    /// A zero vector with one entry per cone constraint, laid out (n, c p): multipliers and
+    /// penalty shifts.
+    fn cone_zeros(&self) -> Result<Self::Buf>;
     /// Cone terms at u; with `pen`, also the penalty and, when `grad` is given,
     /// grad <- its gradient: -weight sum_j s_i (2 D_ji - 1) max(g + a shift, 0)_j x_j.
     fn cone(
@@ -127,6 +130,15 @@ pub trait Backend {
         pen: Option<&ConePenalty<'_, Self::Buf>>,
         grad: Option<&mut Self::Buf>,
     ) -> Result<ConeTerms>;
+    /// For a line-search trial from v to v + step: (penalty at v + step, its curvature
+    /// penalty(v + step) - penalty(v) - <grad penalty(v), step>), the curvature formed per
+    /// constraint from X step so that nothing cancels (f32 line searches stall otherwise).
+    fn cone_trial(
+        &self,
+        v: &Self::Buf,
+        step: &Self::Buf,
+        pen: &ConePenalty<'_, Self::Buf>,
+    ) -> Result<(f64, f64)>;
     /// Multiplier step gamma <- max(gamma + delta g(u), 0) (gamma laid out like a penalty
     /// shift); returns the violation at u.
     fn cone_update(

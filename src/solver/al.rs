@@ -136,7 +136,7 @@ pub fn solve_al<B: Backend>(
     let start = Instant::now();
     let fs = &settings.fista;
     let mut delta = settings.delta0 / dims.n as f64;
-    let mut gamma = be.zeros(dims.n * dims.c * dims.p)?;
+    let mut gamma = be.cone_zeros()?;
     let mut weights: Option<Vec<f64>> = init.map(<[f64]>::to_vec);
     let mut inner_tol = fs.tol;
     let mut step = fs.step0;

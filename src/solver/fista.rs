@@ -163,8 +163,8 @@ pub fn solve_smooth<B: Backend>(
         }
         None => be.zeros(dims.weights())?,
     };
-    // Gradient of the smooth part at u (predictions pu) into g; the cone penalty's own gradient
-    // is kept in gp (needed for the line search's curvature). Returns the penalty's value.
+    // Gradient of the smooth part at u (predictions pu) into g, the cone penalty's part formed
+    // in the scratch gp. Returns the penalty's value.
     let grad_at = |u: &B::Buf, pu: &B::Buf, g: &mut B::Buf, gp: Option<&mut B::Buf>| {
         if data_loss {
             be.gradient(pu, g)?;
@@ -182,33 +182,26 @@ pub fn solve_smooth<B: Backend>(
             _ => Ok(0.0),
         }
     };
-    let cone_buf =
-        || -> Result<Option<B::Buf>> { cone.map(|_| be.zeros(dims.weights())).transpose() };
-    let mut gpu = cone_buf()?; // penalty gradient at U
-    let mut gpv = cone_buf()?; // ... and at V
+    let mut gp = cone.map(|_| be.zeros(dims.weights())).transpose()?;
 
     let mut pu = be.zeros(dims.preds())?;
     if data_loss {
         be.forward(&u, &mut pu)?;
     }
     let mut gu = be.zeros(dims.weights())?;
-    let mut cpen = grad_at(&u, &pu, &mut gu, gpu.as_mut())?;
+    let mut cpen = grad_at(&u, &pu, &mut gu, gp.as_mut())?;
 
     let mut loss = if data_loss { be.loss(&pu)? } else { 0.0 };
     let (mut pen, mut gnsq) = be.objective_terms(reg, lam, &u, &gu)?;
     let f_init = loss + cpen + lam * pen;
 
-    // Extrapolated point V, its predictions, gradient and penalty; start at U.
+    // Extrapolated point V, its predictions and gradient; start at U.
     let mut v = be.zeros(dims.weights())?;
     be.copy(&u, &mut v)?;
     let mut pv = be.zeros(dims.preds())?;
     be.copy(&pu, &mut pv)?;
     let mut gv = be.zeros(dims.weights())?;
     be.copy(&gu, &mut gv)?;
-    if let (Some(a), Some(b)) = (gpu.as_ref(), gpv.as_mut()) {
-        be.copy(a, b)?;
-    }
-    let mut cpen_v = cpen;
 
     let mut u_new = be.zeros(dims.weights())?;
     let mut pu_new = be.zeros(dims.preds())?;
@@ -253,13 +246,11 @@ pub fn solve_smooth<B: Backend>(
     // (smooth(U+), smooth(U+) - smooth(V) - <grad, U+ - V>, ||U+ - V||^2, penalty(U+)).
     // The data loss is quadratic, so its part of the curvature is ||Yhat(U+) - Yhat(V)||^2 / (2 n c)
     // exactly; computing it that way avoids the cancellation that stalls the textbook test near
-    // the optimum. The cone penalty is only piecewise quadratic and takes the textbook form.
+    // the optimum. The cone penalty's part is formed per constraint by the backend, likewise.
     let trial = |eta: f64,
                  v: &B::Buf,
                  gv: &B::Buf,
                  pv: &B::Buf,
-                 gpv: Option<&B::Buf>,
-                 cpen_v: f64,
                  u_new: &mut B::Buf,
                  pu_new: &mut B::Buf,
                  scratch: &mut B::Buf|
@@ -271,12 +262,13 @@ pub fn solve_smooth<B: Backend>(
             (0.0, 0.0, be.prox_step(reg, lam, eta, v, gv, u_new)?)
         };
         let mut cp_new = 0.0;
-        if let (Some(cp), Some(gpv)) = (cone, gpv) {
-            cp_new = be.cone(u_new, cp.neg_from, Some(cp), None)?.penalty;
+        if let Some(cp) = cone {
             be.copy(u_new, scratch)?;
             be.axpby(-1.0, v, 1.0, scratch)?;
-            curv += cp_new - cpen_v - be.dot(gpv, scratch)?;
-            f_new += cp_new;
+            let (pn, cv) = be.cone_trial(v, scratch, cp)?;
+            cp_new = pn;
+            curv += cv;
+            f_new += pn;
         }
         Ok((f_new, curv, sq, cp_new))
     };
@@ -291,17 +283,7 @@ pub fn solve_smooth<B: Backend>(
         // F(U+) <= F(V) + <grad, U+ - V> + ||U+ - V||^2 / (2 eta) holds (F the smooth part).
         let mut tries = 0;
         let (f_new, curv, sq, cp_new) = loop {
-            let r = trial(
-                eta,
-                &v,
-                &gv,
-                &pv,
-                gpv.as_ref(),
-                cpen_v,
-                &mut u_new,
-                &mut pu_new,
-                &mut diff,
-            )?;
+            let r = trial(eta, &v, &gv, &pv, &mut u_new, &mut pu_new, &mut diff)?;
             tries += 1;
             if 2.0 * eta * r.1 <= r.2 {
                 break r;
@@ -310,17 +292,7 @@ pub fn solve_smooth<B: Backend>(
                 failures += 1;
                 eta = s.fallback_step;
                 log::warn!("line search failed after {tries} tries; taking step {eta:e}");
-                break trial(
-                    eta,
-                    &v,
-                    &gv,
-                    &pv,
-                    gpv.as_ref(),
-                    cpen_v,
-                    &mut u_new,
-                    &mut pu_new,
-                    &mut diff,
-                )?;
+                break trial(eta, &v, &gv, &pv, &mut u_new, &mut pu_new, &mut diff)?;
             }
             eta *= s.backtrack;
         };
@@ -356,16 +328,14 @@ pub fn solve_smooth<B: Backend>(
 
         // Stopping test at U+ (= u now): needs the gradient at U+.
         loss = f_new - cp_new;
-        cpen = grad_at(&u, &pu, &mut diff, gpu.as_mut())?;
+        cpen = grad_at(&u, &pu, &mut diff, gp.as_mut())?;
         (pen, gnsq) = be.objective_terms(reg, lam, &u, &diff)?;
 
         // Gradient at the new V: free after a restart (V = U+), one adjoint product otherwise.
         if restart {
             std::mem::swap(&mut gv, &mut diff);
-            std::mem::swap(&mut gpv, &mut gpu);
-            cpen_v = cpen;
         } else {
-            cpen_v = grad_at(&v, &pv, &mut gv, gpv.as_mut())?;
+            grad_at(&v, &pv, &mut gv, gp.as_mut())?;
         }
 
         let objective = loss + cpen + lam * pen;

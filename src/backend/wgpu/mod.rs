@@ -64,6 +64,13 @@ pub struct GpuBackend<T: GpuReal> {
     /// buffer may not be bound both ways in one dispatch).
     dummy: wgpu::Buffer,
     dummy_rw: wgpu::Buffer,
+    /// Cone chunks: (row chunk, first row within it, rows), each (rows x c p) within a binding;
+    /// `cbounds` their element bounds.
+    cone: Vec<(usize, usize, usize)>,
+    cbounds: Arc<Vec<usize>>,
+    /// Scratch for the constraint products and penalty coefficients (a second one for a
+    /// line-search step), made on first use.
+    zbuf: std::sync::Mutex<Vec<GpuBuf>>,
     _t: PhantomData<T>,
 }
 
@@ -171,6 +178,17 @@ impl<T: GpuReal> GpuBackend<T> {
             }
             ms.push(storage_init(&ctx, bytemuck::cast_slice(&mb), "mask"));
         }
+        // Cone-constraint vectors (n x c p) split the row chunks further to fit a binding.
+        let cone_per = (maxb / ((c * p).max(1) * s)).max(1);
+        let mut cone = Vec::new();
+        let mut cb = vec![0];
+        for (k, &(_, nr)) in rows.iter().enumerate() {
+            for off in (0..nr).step_by(cone_per) {
+                let m = cone_per.min(nr - off);
+                cone.push((k, off, m));
+                cb.push(cb.last().unwrap() + m * c * p);
+            }
+        }
         let max_gc = wchunks.iter().map(|w| w.2).max().unwrap_or(1);
         let nchunks = wchunks.len().max(rows.len());
         // Room for three reductions over chunked vectors in one read-back (a line-search trial).
@@ -203,6 +221,9 @@ impl<T: GpuReal> GpuBackend<T> {
             stat,
             dummy,
             dummy_rw,
+            cone,
+            cbounds: Arc::new(cb),
+            zbuf: std::sync::Mutex::new(Vec::new()),
             _t: PhantomData,
         })
     }
@@ -473,6 +494,138 @@ impl<T: GpuReal> GpuBackend<T> {
         Ok(())
     }
 
+    /// Records the cone pass: constraint products X w into the scratch vectors (one per
+    /// entry of `products`), the per-element terms (mode: 0 stats, 1 penalty with coefficients,
+    /// 2 multiplier step on `shift`, 3 line-search trial) with their sums in partial slots
+    /// 0..3, and with `grad` the penalty gradient from the coefficients.
+    #[allow(clippy::too_many_arguments)]
+    fn record_cone(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        products: &[(&GpuBuf, &GpuBuf)],
+        neg_from: usize,
+        mode: u32,
+        shift: Option<&GpuBuf>,
+        reals: [f64; 3],
+        grad: Option<&GpuBuf>,
+    ) -> Result<()> {
+        let Dims { d, p, c, .. } = self.dims;
+        let cp = c * p;
+        let jb = d.clamp(1, MAX_STEPS);
+        let z = products[0].1;
+        for (q, &(k, off, nr)) in self.cone.iter().enumerate() {
+            for &(u, zq) in products {
+                for (w, &(l, g0, gc)) in self.wchunks.iter().enumerate() {
+                    for j0 in (0..d).step_by(jb) {
+                        let v = [
+                            nr,
+                            off,
+                            d,
+                            cp,
+                            l * p + g0,
+                            gc,
+                            j0,
+                            (j0 + jb).min(d),
+                            (j0 > 0) as usize,
+                        ];
+                        let prm = params::<T>(&self.ctx, &[], &v.map(|x| x as u32));
+                        let groups = (
+                            nr.div_ceil(4).div_ceil(16) as u32,
+                            gc.div_ceil(4).div_ceil(4) as u32,
+                        );
+                        let bufs = [&self.x[k], &u.chunks[w], &zq.chunks[q], &prm];
+                        self.dispatch(enc, Kernel::ConeProduct, &bufs, groups)?;
+                    }
+                }
+            }
+            let len = nr * cp;
+            let groups = len.div_ceil(256).clamp(1, REDUCE_GROUPS);
+            let span = groups * 256 * MAX_STEPS;
+            for e0 in (0..len).step_by(span) {
+                let v = [
+                    e0,
+                    (e0 + span).min(len),
+                    cp,
+                    p,
+                    neg_from,
+                    off,
+                    self.words,
+                    mode as usize,
+                    0,
+                ];
+                let prm = params::<T>(&self.ctx, &reals, &v.map(|x| x as u32));
+                let sb = shift.map_or(&self.dummy_rw, |s| &s.chunks[q]);
+                let zs = products.get(1).map_or(&self.dummy, |pr| &pr.1.chunks[q]);
+                let bufs = [&self.mask[k], &z.chunks[q], sb, &self.partials, &prm, zs];
+                self.dispatch(enc, Kernel::ConeTerms, &bufs, (groups as u32, 1))?;
+            }
+        }
+        if let Some(grad) = grad {
+            for (w, &(l, g0, gc)) in self.wchunks.iter().enumerate() {
+                for (q, &(k, off, nr)) in self.cone.iter().enumerate() {
+                    for rb in (0..nr).step_by(MAX_STEPS) {
+                        let first = q == 0 && rb == 0;
+                        let v = [
+                            nr,
+                            off,
+                            d,
+                            cp,
+                            l * p + g0,
+                            gc,
+                            rb,
+                            (rb + MAX_STEPS).min(nr),
+                            !first as usize,
+                        ];
+                        let prm = params::<T>(&self.ctx, &[], &v.map(|x| x as u32));
+                        let groups = (
+                            d.div_ceil(4).div_ceil(16) as u32,
+                            gc.div_ceil(4).div_ceil(4) as u32,
+                        );
+                        let bufs = [&self.x[k], &z.chunks[q], &grad.chunks[w], &prm];
+                        self.dispatch(enc, Kernel::ConeGrad, &bufs, groups)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a cone pass on `weights` (one or two vectors) and reads its three sums back once:
+    /// (sum in slot 0, sum in slot 1, max in slot 2).
+    #[allow(clippy::too_many_arguments)]
+    fn cone_pass(
+        &self,
+        weights: &[&GpuBuf],
+        neg_from: usize,
+        mode: u32,
+        shift: Option<&GpuBuf>,
+        reals: [f64; 3],
+        grad: Option<&GpuBuf>,
+    ) -> Result<(f64, f64, f64)> {
+        let mut scratch = self.zbuf.lock().expect("cone scratch lock");
+        while scratch.len() < weights.len() {
+            let b = self.alloc(&self.cbounds, "cone scratch");
+            scratch.push(b);
+        }
+        let products: Vec<(&GpuBuf, &GpuBuf)> =
+            weights.iter().copied().zip(scratch.iter()).collect();
+        let mut enc = self.reduce_encoder();
+        self.record_cone(&mut enc, &products, neg_from, mode, shift, reals, grad)?;
+        let s = std::mem::size_of::<T>();
+        let bytes = read_back(
+            &self.ctx,
+            enc,
+            &[(&self.partials, (3 * REDUCE_GROUPS * s) as u64)],
+        )?;
+        let v = from_bytes::<T>(&bytes);
+        let g = REDUCE_GROUPS;
+        Ok((
+            v[..g].iter().sum(),
+            v[g..2 * g].iter().sum(),
+            v[2 * g..3 * g].iter().fold(0.0, |m, &a| m.max(a)),
+        ))
+    }
+
     fn alloc(&self, bounds: &Arc<Vec<usize>>, label: &str) -> GpuBuf {
         let s = std::mem::size_of::<T>();
         let chunks = bounds
@@ -705,28 +858,66 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
         Ok((sums[0], sums[1]))
     }
 
+    fn cone_zeros(&self) -> Result<GpuBuf> {
+        Ok(self.alloc(&self.cbounds, "cone vector"))
+    }
+
     fn cone(
         &self,
-        _u: &GpuBuf,
-        _neg_from: usize,
-        _pen: Option<&ConePenalty<'_, GpuBuf>>,
-        _grad: Option<&mut GpuBuf>,
+        u: &GpuBuf,
+        neg_from: usize,
+        pen: Option<&ConePenalty<'_, GpuBuf>>,
+        grad: Option<&mut GpuBuf>,
     ) -> Result<ConeTerms> {
-        Err(Error::Device(
-            "cone-constraint kernels are not in the wgpu backend yet".into(),
-        ))
+        let (sq, vsq, vmax) = match pen {
+            Some(pp) => self.cone_pass(
+                &[u],
+                neg_from,
+                1,
+                Some(pp.shift),
+                [pp.scale, pp.weight, 0.0],
+                grad.map(|g| &*g),
+            )?,
+            None => self.cone_pass(&[u], neg_from, 0, None, [0.0; 3], None)?,
+        };
+        Ok(ConeTerms {
+            penalty: pen.map_or(0.0, |pp| sq * pp.weight / 2.0),
+            viol_sq: vsq,
+            viol_max: vmax,
+        })
+    }
+
+    fn cone_trial(
+        &self,
+        v: &GpuBuf,
+        step: &GpuBuf,
+        pen: &ConePenalty<'_, GpuBuf>,
+    ) -> Result<(f64, f64)> {
+        let (sq, curv, _) = self.cone_pass(
+            &[v, step],
+            pen.neg_from,
+            3,
+            Some(pen.shift),
+            [pen.scale, pen.weight, 0.0],
+            None,
+        )?;
+        Ok((sq * pen.weight / 2.0, curv * pen.weight / 2.0))
     }
 
     fn cone_update(
         &self,
-        _u: &GpuBuf,
-        _neg_from: usize,
-        _delta: f64,
-        _gamma: &mut GpuBuf,
+        u: &GpuBuf,
+        neg_from: usize,
+        delta: f64,
+        gamma: &mut GpuBuf,
     ) -> Result<ConeTerms> {
-        Err(Error::Device(
-            "cone-constraint kernels are not in the wgpu backend yet".into(),
-        ))
+        let (_, vsq, vmax) =
+            self.cone_pass(&[u], neg_from, 2, Some(gamma), [0.0, 0.0, delta], None)?;
+        Ok(ConeTerms {
+            penalty: 0.0,
+            viol_sq: vsq,
+            viol_max: vmax,
+        })
     }
 
     fn group_norms(&self, u: &GpuBuf) -> Result<Vec<f64>> {

@@ -13,6 +13,7 @@ pub const SHADERS: &[(&str, &str)] = &[
         include_str!("../../../shaders/regularizer.wgsl"),
     ),
     ("gemm", include_str!("../../../shaders/gemm.wgsl")),
+    ("cone", include_str!("../../../shaders/cone.wgsl")),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +33,9 @@ pub enum Kernel {
     Prox,
     GroupStat,
     Gemm,
+    ConeProduct,
+    ConeTerms,
+    ConeGrad,
 }
 
 use Slot::*;
@@ -64,6 +68,13 @@ impl Kernel {
                 "group_stat",
                 &[Read, Read, ReadWrite, ReadWrite, Uniform],
             ),
+            Kernel::ConeProduct => ("cone", "cone_product", &[Read, Read, ReadWrite, Uniform]),
+            Kernel::ConeTerms => (
+                "cone",
+                "cone_terms",
+                &[Read, ReadWrite, ReadWrite, ReadWrite, Uniform, Read],
+            ),
+            Kernel::ConeGrad => ("cone", "cone_grad", &[Read, Read, ReadWrite, Uniform]),
         }
     }
 }
@@ -93,6 +104,9 @@ mod tests {
             Kernel::Prox,
             Kernel::GroupStat,
             Kernel::Gemm,
+            Kernel::ConeProduct,
+            Kernel::ConeTerms,
+            Kernel::ConeGrad,
         ] {
             let (file, entry, _) = k.spec();
             assert!(

@@ -24,6 +24,20 @@ pub const EXACT_MAX_ND: usize = 200_000;
 /// the whole ReLU program accepts.
 pub const REFERENCE_MAX_CONSTRAINTS: usize = 200_000;
 
+/// The size limit of [`exact_decomposition`], checked before any solve starts.
+pub fn check_exact_size(n: usize, d: usize) -> Result<()> {
+    if n * d > EXACT_MAX_ND {
+        return Err(Error::param(
+            "--decompose",
+            format!(
+                "exact needs n x d <= {EXACT_MAX_ND} (one interior-point solve per neuron); this problem has {n} x {d} = {}; use --decompose approx",
+                n * d
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A conic program assembled row block by row block.
 struct Socp {
     vars: usize,
@@ -203,15 +217,7 @@ pub fn exact_decomposition(
 ) -> Result<Vec<f64>> {
     let (n, d) = x.dim();
     let p = mask.cols();
-    if n * d > EXACT_MAX_ND {
-        return Err(Error::param(
-            "--decompose",
-            format!(
-                "exact needs n x d <= {EXACT_MAX_ND} (one interior-point solve per neuron); this problem has {n} x {d} = {}; use --decompose approx",
-                n * d
-            ),
-        ));
-    }
+    check_exact_size(n, d)?;
     // One SOCP per nonzero group, spread over the cores.
     let groups: Vec<(usize, usize)> = (0..c)
         .flat_map(|l| (0..p).map(move |i| (l, i)))

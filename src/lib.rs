@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod bench_relu;
 pub mod conic;
 pub mod data;
 pub mod decompose;

@@ -8,10 +8,10 @@
 
 use crate::backend::cpu::{CpuBackend, CpuOptions};
 use crate::backend::wgpu::{GpuBackend, GpuContext, GpuOptions, GpuReal};
-use crate::backend::{Backend, Dims};
+use crate::backend::{Backend, ConePenalty, Dims};
 use crate::error::Result;
 use crate::rng::Rng;
-use crate::solver::{self, FistaParams, Solution, observer::Silent};
+use crate::solver::{self, AlSettings, FistaParams, Solution, observer::Silent};
 use crate::train::{self, Precision, Prepared, ProblemConfig};
 use std::sync::Arc;
 
@@ -190,6 +190,146 @@ fn run_gpu<T: GpuReal>(
         cpu: sc,
         gpu: sg,
     })
+}
+
+/// The cone operations of the ReLU program on both backends (doubled patterns) at host point
+/// `u`, with multipliers made by one step at `w` on each side.
+fn compare_cone_ops<A: Backend, B: Backend>(
+    a: &A,
+    b: &B,
+    u: &[f64],
+    w: &[f64],
+    tol: f64,
+) -> Result<Vec<Check>> {
+    let half = a.dims().p / 2;
+    let delta = 0.5;
+    macro_rules! eval {
+        ($be:expr) => {{
+            let be = $be;
+            let (ub, wb) = (be.upload(u)?, be.upload(w)?);
+            let mut gamma = be.cone_zeros()?;
+            let step = be.cone_update(&wb, half, 1.0, &mut gamma)?;
+            let pen = ConePenalty {
+                shift: &gamma,
+                scale: 1.0 / delta,
+                weight: delta,
+                neg_from: half,
+            };
+            let mut g = be.zeros(u.len())?;
+            let t = be.cone(&ub, half, Some(&pen), Some(&mut g))?;
+            let (pn, curv) = be.cone_trial(&ub, &wb, &pen)?;
+            (
+                step.viol_sq,
+                t.penalty,
+                t.viol_max,
+                be.download(&g)?,
+                pn,
+                curv,
+            )
+        }};
+    }
+    let ra = eval!(a);
+    let rb = eval!(b);
+    let r = |x: f64, y: f64| (x - y).abs() / x.abs().max(f64::MIN_POSITIVE);
+    let check = |what: &str, value: f64| Check {
+        what: what.into(),
+        value,
+        tol: Some(tol),
+    };
+    Ok(vec![
+        check("violation^2 (multiplier step)", r(ra.0, rb.0)),
+        check("cone penalty", r(ra.1, rb.1)),
+        check("max violation", r(ra.2, rb.2)),
+        check("cone penalty gradient", rel(&rb.3, &ra.3)),
+        check("trial penalty", r(ra.4, rb.4)),
+        check("trial curvature", r(ra.5, rb.5)),
+    ])
+}
+
+fn run_gpu_relu<T: GpuReal>(
+    prep: &Prepared,
+    settings: &AlSettings,
+    ctx: Arc<GpuContext>,
+    gpu_opts: GpuOptions,
+    tols: (f64, f64, f64),
+) -> Result<Report> {
+    let (op_tol, obj_tol, acc_tol) = tols;
+    let mask = prep.patterns.mask.doubled();
+    let cpu = CpuBackend::<f64>::new(&prep.x, &prep.y, mask.clone(), CpuOptions::default());
+    let gpu = GpuBackend::<T>::new(ctx, &prep.x, &prep.y, &mask, gpu_opts)?;
+    let dims = cpu.dims();
+    let mut rng = Rng::new(0xC0FFEE);
+    let mut random = || -> Vec<f64> { (0..dims.weights()).map(|_| rng.normal()).collect() };
+    let (u, w) = (random(), random());
+    let mut checks = compare_cone_ops(&cpu, &gpu, &u, &w, op_tol)?;
+    let sc = solver::solve_al(&cpu, settings, None, &mut Silent)?;
+    let sg = solver::solve_al(&gpu, settings, None, &mut Silent)?;
+    checks.push(Check {
+        what: "final objective".into(),
+        value: (sc.solution.objective - sg.solution.objective).abs() / sc.solution.objective,
+        tol: Some(obj_tol),
+    });
+    let c = prep.task.outputs();
+    let net = |s: &Solution| {
+        let meta = crate::model::ModelMeta {
+            model: "relu".into(),
+            ..train::meta(
+                prep,
+                &ProblemConfig::default(),
+                &FistaParams::default_params(),
+                s,
+            )
+        };
+        crate::model::Network::from_relu(&s.weights, c, prep.x.ncols(), meta)
+    };
+    let (ac, ag) = (
+        train::score(&net(&sc.solution), prep)?,
+        train::score(&net(&sg.solution), prep)?,
+    );
+    if let (Some(a), Some(b)) = (ac.test.or(ac.train), ag.test.or(ag.train)) {
+        let v = if prep.task.is_classification() {
+            (a - b).abs()
+        } else {
+            (a - b).abs() / a.max(f64::MIN_POSITIVE)
+        };
+        checks.push(Check {
+            what: "test score |cpu - gpu|".into(),
+            value: v,
+            tol: Some(acc_tol),
+        });
+    }
+    for (name, s) in [("cpu", &sc), ("gpu", &sg)] {
+        checks.push(Check {
+            what: format!("max violation ({name})"),
+            value: s.viol_max,
+            tol: None,
+        });
+    }
+    checks.push(Check {
+        what: "iterations |cpu - gpu|".into(),
+        value: (sc.solution.iterations as f64 - sg.solution.iterations as f64).abs(),
+        tol: None,
+    });
+    Ok(Report {
+        device: gpu.describe(),
+        checks,
+        cpu: sc.solution,
+        gpu: sg.solution,
+    })
+}
+
+/// The ReLU program (augmented Lagrangian) solved and compared like [`verify`].
+pub fn verify_relu(
+    prep: &Prepared,
+    settings: &AlSettings,
+    ctx: Arc<GpuContext>,
+    gpu_opts: GpuOptions,
+    precision: Precision,
+) -> Result<Report> {
+    match precision {
+        Precision::F32 => run_gpu_relu::<f32>(prep, settings, ctx, gpu_opts, (1e-4, 1e-4, 0.01)),
+        Precision::F64 => run_gpu_relu::<f64>(prep, settings, ctx, gpu_opts, (1e-9, 1e-8, 0.0)),
+    }
 }
 
 /// Solves and compares; `precision` is the GPU's (the CPU side is always f64).

@@ -82,6 +82,15 @@ fn bad_inputs_give_clear_errors_and_exit_2() {
     );
     let gates = write(d, "g.npy", &to_npy_bytes(&[63, 5], &[0.5; 315]));
     let not_npy = write(d, "bad.npy", b"definitely not numpy");
+    // 5,000 x 60 features (+ label), 4,000 training rows: too large for the exact decomposition.
+    let mut rows = String::new();
+    for r in 0..5000 {
+        let cells: Vec<String> = (0..60)
+            .map(|j| (((r * 7 + j * 13) % 17) as f64 / 3.0).to_string())
+            .collect();
+        rows.push_str(&format!("{},{}\n", cells.join(","), r % 2));
+    }
+    let big = write(d, "big.csv", rows.as_bytes());
     let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
         (
             vec!["--data", "/no/such/file.csv"],
@@ -121,6 +130,20 @@ fn bad_inputs_give_clear_errors_and_exit_2() {
         ),
         (vec!["--gates", "0"], vec!["--gates"]),
         (vec!["--regularizer", "bogus"], vec!["bogus"]),
+        (
+            vec!["--model", "relu", "--decompose", "approx"],
+            vec!["--decompose", "--model relu"],
+        ),
+        (
+            vec!["--decompose", "approx", "--rho", "-1"],
+            vec!["--rho", "-1"],
+        ),
+        (vec!["--model", "relu", "--delta0", "0"], vec!["--delta0"]),
+        (vec!["--solver", "al"], vec!["--solver", "--model relu"]),
+        (
+            vec!["--data", &big, "--decompose", "exact"],
+            vec!["--decompose", "4000 x 60", "approx"],
+        ),
     ];
     for (extra, needles) in cases {
         let mut args = vec!["train", "--max-iters", "5", "--out", &out];

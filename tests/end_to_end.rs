@@ -260,3 +260,79 @@ fn regression_targets_give_mse() {
     let var = y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / y.len() as f64;
     assert!(mse < 0.1 * var, "train mse {mse} vs target variance {var}");
 }
+
+/// A ReLU file computed with PyTorch's nn.Sequential(Linear, ReLU, Linear) semantics from its
+/// state-dict tensors alone: relu(x W0^T + b0) W2^T + b2.
+fn relu_from_file(bytes: &[u8], x: &Array2<f64>) -> Vec<f64> {
+    let st = SafeTensors::deserialize(bytes).unwrap();
+    let mut names: Vec<String> = st.names().into_iter().map(str::to_string).collect();
+    names.sort();
+    assert_eq!(names, ["0.bias", "0.weight", "2.bias", "2.weight"]);
+    let read = |name: &str| -> (Vec<usize>, Vec<f64>) {
+        let t = st.tensor(name).unwrap();
+        let v = t
+            .data()
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        (t.shape().to_vec(), v)
+    };
+    let (s0, w0) = read("0.weight");
+    let (_, b0) = read("0.bias");
+    let (s2, w2) = read("2.weight");
+    let (_, b2) = read("2.bias");
+    let (h, d, c) = (s0[0], s0[1], s2[0]);
+    let x0 = Array2::from_shape_vec((h, d), w0).unwrap();
+    let hidden = (x.dot(&x0.t()) + &ndarray::Array1::from(b0)).mapv(|v| v.max(0.0));
+    let out =
+        hidden.dot(&Array2::from_shape_vec((c, h), w2).unwrap().t()) + &ndarray::Array1::from(b2);
+    out.iter().copied().collect()
+}
+
+#[test]
+fn exact_decomposition_saves_a_relu_network_with_the_gated_predictions() {
+    let cfg = ProblemConfig {
+        gates: 5,
+        ..ProblemConfig::default()
+    };
+    let params = FistaSettings::default().check().unwrap();
+    let (prep, sol) = fit(&cfg, &params);
+    let gated = train::network(&prep, &cfg, &params, &sol);
+    let dev = train::Device::Cpu(CpuOptions::default());
+    let dec = train::decompose(
+        &prep,
+        &sol.weights,
+        cvxnn::decompose::Method::Exact,
+        0.0,
+        params.get(),
+        &dev,
+        Precision::F64,
+    )
+    .unwrap();
+    assert!(
+        dec.constraint_violation <= 1e-7,
+        "{}",
+        dec.constraint_violation
+    );
+    let mut meta = train::meta(&prep, &cfg, &params, &sol);
+    meta.model = "relu".into();
+    let net = Network::from_relu(&dec.weights, prep.task.outputs(), prep.x.ncols(), meta);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relu.safetensors");
+    net.save(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    // On the training rows the ReLU network makes the gated network's predictions.
+    let from_file = relu_from_file(&bytes, &prep.train.x);
+    let want = gated.forward(&prep.train.x).unwrap();
+    let diff = rel_diff(&from_file, want.as_slice().unwrap());
+    assert!(
+        diff < 1e-6,
+        "ReLU file vs gated network on training rows: {diff:e}"
+    );
+    // Anywhere, the file reproduces the loaded model.
+    let test = &prep.test.as_ref().unwrap().x;
+    let loaded = Network::load(&path).unwrap();
+    assert!(loaded.is_relu());
+    let got = loaded.forward(test).unwrap();
+    assert!(rel_diff(&relu_from_file(&bytes, test), got.as_slice().unwrap()) < 1e-12);
+}

@@ -35,9 +35,115 @@ pub struct BenchArgs {
     /// Timed repetitions (the median is reported).
     #[arg(long, default_value_t = 5)]
     reps: usize,
+    /// gated: the kernel benchmark; relu: the augmented Lagrangian against Clarabel on small
+    /// generated problems, then gated / gated + decomposition / AL on the bundled digits with
+    /// --p gates (the sizes flags other than --p do not apply).
+    #[arg(long, value_enum, default_value = "gated")]
+    model: super::train::ModelKind,
+    /// --model relu: regularization strength.
+    #[arg(long, allow_hyphen_values = true, default_value_t = 1e-3)]
+    lambda: f64,
+    /// --model relu: tolerance of the AL against Clarabel (squared violation and squared
+    /// subgradient norm).
+    #[arg(long, allow_hyphen_values = true, default_value_t = 1e-8)]
+    tol: f64,
+}
+
+fn run_relu(a: &BenchArgs) -> cvxnn::Result<i32> {
+    use cvxnn::bench_relu::{al_vs_clarabel, digits_three_ways};
+    if !(a.lambda >= 0.0 && a.tol > 0.0) {
+        return Err(Error::param(
+            "--lambda/--tol",
+            "need lambda >= 0 and tol > 0",
+        ));
+    }
+    let quick = std::env::var("CVXNN_BENCH_QUICK").is_ok_and(|v| v == "1");
+    let sizes: &[(usize, usize, usize, usize)] = if quick {
+        &[(40, 4, 6, 1)]
+    } else {
+        &[
+            (40, 4, 6, 1),
+            (100, 8, 10, 1),
+            (200, 10, 20, 2),
+            (400, 10, 20, 2),
+        ]
+    };
+    let dims: Vec<Dims> = sizes
+        .iter()
+        .map(|&(n, d, p, c)| Dims { n, d, p, c })
+        .collect();
+    println!(
+        "augmented Lagrangian (cpu-f64, tol {:.0e} on violation^2 and subgradient^2) vs Clarabel, lambda {:.0e}",
+        a.tol, a.lambda
+    );
+    println!(
+        "{:>5} {:>4} {:>4} {:>3} {:>11} {:>11} {:>9} {:>9} {:>6} {:>10} {:>10}  status",
+        "n",
+        "d",
+        "p",
+        "c",
+        "constraints",
+        "clarabel_s",
+        "al_s",
+        "al_its",
+        "outer",
+        "rel_gap",
+        "violation"
+    );
+    for r in al_vs_clarabel(&dims, a.lambda, a.tol)? {
+        println!(
+            "{:>5} {:>4} {:>4} {:>3} {:>11} {:>11.3} {:>9.3} {:>9} {:>6} {:>10.2e} {:>10.2e}  {}",
+            r.dims.n,
+            r.dims.d,
+            r.dims.p,
+            r.dims.c,
+            r.constraints,
+            r.clarabel_s,
+            r.al_s,
+            r.al_iterations,
+            r.al_outer,
+            r.rel_gap,
+            r.al_violation,
+            r.al_status
+        );
+    }
+    let device = cvxnn::train::Device::resolve(
+        a.device,
+        a.adapter.as_deref(),
+        cvxnn::backend::cpu::CpuOptions {
+            threads: a.threads,
+            block_rows: 0,
+        },
+    )?;
+    let gates = if quick { 4 } else { a.p };
+    println!(
+        "\ndigits, {gates} gates, lambda 1e-5, tol 1e-6, on {}",
+        device.describe(a.precision)
+    );
+    println!(
+        "{:<40} {:>9} {:>7} {:>7} {:>7} {:>8} {:>10}",
+        "method", "time_s", "its", "train", "test", "neurons", "violation"
+    );
+    let f = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.4}"));
+    for r in digits_three_ways(gates, 1e-5, &device, a.precision)? {
+        println!(
+            "{:<40} {:>9.2} {:>7} {:>7} {:>7} {:>8} {:>10}",
+            r.method,
+            r.time_s,
+            r.iterations,
+            f(r.train),
+            f(r.test),
+            r.neurons,
+            r.violation.map_or("-".into(), |v| format!("{v:.2e}"))
+        );
+    }
+    Ok(0)
 }
 
 pub fn run(a: BenchArgs) -> cvxnn::Result<i32> {
+    if a.model == super::train::ModelKind::Relu {
+        return run_relu(&a);
+    }
     if [a.n, a.d, a.p, a.c, a.reps].contains(&0) {
         return Err(Error::param(
             "--n/--d/--p/--c/--reps",

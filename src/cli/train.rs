@@ -163,6 +163,9 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
         prep.patterns.dropped_zero,
         prep.patterns.dropped_duplicate,
     );
+    if a.decompose == Some(Method::Exact) {
+        cvxnn::conic::check_exact_size(prep.x.nrows(), prep.x.ncols())?;
+    }
     let mut obs = CliObserver::new(
         a.quiet,
         a.json,

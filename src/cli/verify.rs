@@ -17,6 +17,10 @@ pub struct VerifyArgs {
     /// GPU precision (the CPU side is always f64).
     #[arg(long, value_enum, default_value = "f32")]
     precision: Precision,
+    /// gated: R-FISTA on the gated program; relu: the augmented Lagrangian on the ReLU program
+    /// (its cone kernels included).
+    #[arg(long, value_enum, default_value = "gated")]
+    model: super::train::ModelKind,
 }
 
 pub fn run(a: VerifyArgs) -> cvxnn::Result<i32> {
@@ -28,7 +32,12 @@ pub fn run(a: VerifyArgs) -> cvxnn::Result<i32> {
     let cfg = a.problem.config();
     let prep = train::prepare(&cfg)?;
     println!(
-        "verify: {} ({} rows, {} features, {} gates kept, {} outputs): cpu-f64 vs gpu-{}",
+        "verify{}: {} ({} rows, {} features, {} gates kept, {} outputs): cpu-f64 vs gpu-{}",
+        if a.model == super::train::ModelKind::Relu {
+            " --model relu"
+        } else {
+            ""
+        },
         prep.train.name,
         prep.train.n(),
         prep.x.ncols(),
@@ -36,14 +45,23 @@ pub fn run(a: VerifyArgs) -> cvxnn::Result<i32> {
         prep.task.outputs(),
         a.precision.name()
     );
-    let rep = cvxnn::verify::verify(
-        &prep,
-        &cfg,
-        &params,
-        ctx,
-        GpuOptions::default(),
-        a.precision,
-    )?;
+    let rep = match a.model {
+        super::train::ModelKind::Gated => cvxnn::verify::verify(
+            &prep,
+            &cfg,
+            &params,
+            ctx,
+            GpuOptions::default(),
+            a.precision,
+        )?,
+        super::train::ModelKind::Relu => {
+            let settings = cvxnn::solver::AlSettings {
+                fista: params.get().clone(),
+                ..Default::default()
+            };
+            cvxnn::verify::verify_relu(&prep, &settings, ctx, GpuOptions::default(), a.precision)?
+        }
+    };
     println!("device: {}", rep.device);
     println!(
         "{:<34} {:>12} {:>10}  result",

@@ -66,6 +66,11 @@ impl FistaParams {
     pub fn get(&self) -> &FistaSettings {
         &self.0
     }
+
+    /// The defaults, which are valid.
+    pub fn default_params() -> FistaParams {
+        FistaParams(FistaSettings::default())
+    }
 }
 
 impl FistaSettings {

@@ -22,6 +22,117 @@ pub fn gaussian(d: usize, p: usize, seed: u64) -> Array2<f64> {
     g
 }
 
+/// How gates are drawn.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GateKind {
+    /// Every entry standard normal.
+    Dense,
+    /// Standard normal on a uniformly drawn set of `order` distinct features (all of them when
+    /// there are fewer), zero elsewhere.
+    FeatureSparse { order: usize },
+    /// Images with features laid out channel-major (channel, row, column): a standard normal
+    /// `patch` x `patch` filter at a uniformly drawn valid position (any of the
+    /// (height - patch + 1) x (width - patch + 1)), the same filter in every channel.
+    Conv {
+        channels: usize,
+        height: usize,
+        width: usize,
+        patch: usize,
+    },
+}
+
+impl GateKind {
+    /// Checks the kind against `features` data columns; the error names the flag at fault.
+    pub fn check(&self, features: usize) -> Result<()> {
+        match *self {
+            GateKind::Dense => Ok(()),
+            GateKind::FeatureSparse { order } if order == 0 => Err(Error::param(
+                "--gate-order",
+                "0 (need at least one feature per gate)",
+            )),
+            GateKind::FeatureSparse { .. } => Ok(()),
+            GateKind::Conv {
+                channels,
+                height,
+                width,
+                patch,
+            } => {
+                if channels * height * width != features {
+                    return Err(Error::shape(
+                        "--image C,H,W",
+                        format!("C x H x W = {features} (the data's feature count)"),
+                        format!(
+                            "{channels} x {height} x {width} = {}",
+                            channels * height * width
+                        ),
+                    ));
+                }
+                if patch == 0 || patch > height || patch > width {
+                    return Err(Error::param(
+                        "--patch",
+                        format!("{patch} (must be between 1 and the image's {height} x {width})"),
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// `p` gates of `kind` in the preprocessed space of `d_total` columns whose first `features`
+/// are the data's (a `--bias` ones column after them stays 0 in structured gates, so their
+/// support is exactly the drawn features or patch). Dense gates draw every column, as
+/// [`gaussian`].
+pub fn draw(
+    kind: &GateKind,
+    features: usize,
+    d_total: usize,
+    p: usize,
+    seed: u64,
+) -> Result<Array2<f64>> {
+    kind.check(features)?;
+    let mut rng = Rng::new(seed);
+    let mut g = Array2::zeros((d_total, p));
+    match *kind {
+        GateKind::Dense => return Ok(gaussian(d_total, p, seed)),
+        GateKind::FeatureSparse { order } => {
+            let k = order.min(features);
+            let mut idx: Vec<usize> = (0..features).collect();
+            for i in 0..p {
+                // Partial Fisher-Yates: the first k entries become a uniform k-subset.
+                for t in 0..k {
+                    let j = t + rng.below(features - t);
+                    idx.swap(t, j);
+                }
+                for &j in &idx[..k] {
+                    g[[j, i]] = rng.normal();
+                }
+            }
+        }
+        GateKind::Conv {
+            channels,
+            height,
+            width,
+            patch,
+        } => {
+            let (rows, cols) = (height - patch + 1, width - patch + 1);
+            for i in 0..p {
+                let pos = rng.below(rows * cols);
+                let (r0, c0) = (pos / cols, pos % cols);
+                for a in 0..patch {
+                    for b in 0..patch {
+                        let v = rng.normal();
+                        for ch in 0..channels {
+                            g[[ch * height * width + (r0 + a) * width + c0 + b, i]] = v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(g)
+}
+
 /// Gates from a `.npy` file of shape d x p (float32 or float64).
 pub fn load_npy(path: &Path, d: usize) -> Result<Array2<f64>> {
     let a = npy::read_npy_file(path)?;
@@ -98,6 +209,88 @@ pub fn dedup(full: BitMask) -> Patterns {
 mod tests {
     use super::*;
     use ndarray::array;
+
+    #[test]
+    fn feature_sparse_gates_have_exactly_order_features() {
+        let g = draw(&GateKind::FeatureSparse { order: 3 }, 10, 11, 400, 5).unwrap();
+        let mut hit = [0usize; 10];
+        for i in 0..400 {
+            let support: Vec<usize> = (0..11).filter(|&j| g[[j, i]] != 0.0).collect();
+            assert_eq!(support.len(), 3, "gate {i}");
+            assert!(support.iter().all(|&j| j < 10), "the bias column stays 0");
+            support.iter().for_each(|&j| hit[j] += 1);
+        }
+        // Every feature is drawn, about 400 * 3 / 10 = 120 times each.
+        assert!(hit.iter().all(|&h| (60..=180).contains(&h)), "{hit:?}");
+        let all = draw(&GateKind::FeatureSparse { order: 50 }, 4, 4, 2, 1).unwrap();
+        assert!(
+            all.iter().all(|&v| v != 0.0),
+            "order above d keeps every feature"
+        );
+    }
+
+    #[test]
+    fn conv_gates_cover_exactly_one_patch_and_every_position() {
+        let (ch, h, w, k) = (3, 6, 5, 3);
+        let kind = GateKind::Conv {
+            channels: ch,
+            height: h,
+            width: w,
+            patch: k,
+        };
+        let p = 2000;
+        let g = draw(&kind, ch * h * w, ch * h * w, p, 9).unwrap();
+        let mut seen = vec![false; (h - k + 1) * (w - k + 1)];
+        for i in 0..p {
+            let support: Vec<usize> = (0..ch * h * w).filter(|&j| g[[j, i]] != 0.0).collect();
+            assert_eq!(support.len(), ch * k * k, "gate {i}");
+            // The top-left pixel of channel 0 fixes the patch; the support must be exactly it.
+            let first = support[0];
+            let (r0, c0) = (first / w, first % w);
+            assert!(r0 + k <= h && c0 + k <= w, "gate {i} leaves the image");
+            let mut want = Vec::new();
+            for c in 0..ch {
+                for a in 0..k {
+                    for b in 0..k {
+                        want.push(c * h * w + (r0 + a) * w + c0 + b);
+                    }
+                }
+            }
+            assert_eq!(support, want, "gate {i}");
+            // The same filter in every channel.
+            for a in 0..k * k {
+                let j = want[a];
+                assert_eq!(g[[j, i]], g[[j + h * w, i]]);
+            }
+            seen[r0 * (w - k + 1) + c0] = true;
+        }
+        assert!(seen.iter().all(|&s| s), "every valid position is drawn");
+    }
+
+    #[test]
+    fn structured_gate_flags_are_checked() {
+        let conv = |c, h, w, k| GateKind::Conv {
+            channels: c,
+            height: h,
+            width: w,
+            patch: k,
+        };
+        let e = draw(&conv(3, 32, 32, 3), 784, 784, 1, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--image") && e.contains("3072") && e.contains("784"),
+            "{e}"
+        );
+        let e = draw(&conv(1, 28, 28, 29), 784, 784, 1, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--patch"), "{e}");
+        let e = draw(&GateKind::FeatureSparse { order: 0 }, 5, 5, 1, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--gate-order"), "{e}");
+    }
 
     #[test]
     fn drops_zero_and_duplicate_patterns() {

@@ -105,6 +105,7 @@ pub struct ProblemConfig {
     pub test_fraction: f64,
     pub gates: usize,
     pub gates_file: Option<PathBuf>,
+    pub gate_kind: gates::GateKind,
     pub scaling: Scaling,
     pub bias: bool,
     pub seed: u64,
@@ -120,6 +121,7 @@ impl Default for ProblemConfig {
             test_fraction: 0.2,
             gates: 200,
             gates_file: None,
+            gate_kind: gates::GateKind::Dense,
             scaling: Scaling::Unitize,
             bias: false,
             seed: 0,
@@ -191,7 +193,7 @@ pub fn prepare_on(cfg: &ProblemConfig, device: &Device) -> Result<Prepared> {
     let x = pre.apply(&train.x);
     let gates = match &cfg.gates_file {
         Some(path) => gates::load_npy(path, x.ncols())?,
-        None => gates::gaussian(x.ncols(), cfg.gates, cfg.seed),
+        None => gates::draw(&cfg.gate_kind, train.d(), x.ncols(), cfg.gates, cfg.seed)?,
     };
     let patterns = match device {
         Device::Gpu(..) if x.ncols() > crate::backend::wgpu::MAX_STEPS => {

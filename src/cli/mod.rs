@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use cvxnn::backend::cpu::CpuOptions;
 use cvxnn::data::preprocess::Scaling;
 use cvxnn::data::{LabelColumn, LoadOptions};
+use cvxnn::gates::GateKind;
 use cvxnn::problem::TaskChoice;
 use cvxnn::regularizer::Regularizer;
 use cvxnn::solver::{FistaParams, FistaSettings};
@@ -109,6 +110,21 @@ pub struct ProblemArgs {
     /// Read gates from a .npy file (float32 or float64, shape d x p, d counting the --bias column).
     #[arg(long, conflicts_with = "gates")]
     gates_file: Option<PathBuf>,
+    /// How gates are drawn: dense (every feature), feature-sparse (--gate-order features each),
+    /// conv (one --patch x --patch filter at a random position of an --image C,H,W, the same in
+    /// every channel).
+    #[arg(long, value_enum, default_value = "dense")]
+    gate_type: GateType,
+    /// Features per feature-sparse gate.
+    #[arg(long, default_value_t = 10)]
+    gate_order: usize,
+    /// Image shape C,H,W of conv gates (features laid out channel-major, e.g. 3,32,32 for
+    /// CIFAR-10, 1,28,28 for MNIST).
+    #[arg(long)]
+    image: Option<ImageShape>,
+    /// Patch side of conv gates.
+    #[arg(long, default_value_t = 3)]
+    patch: usize,
     /// Standardize columns (zero mean, unit variance) instead of dividing by their L2 norms.
     #[arg(long, conflicts_with = "no_unitize")]
     standardize: bool,
@@ -123,8 +139,54 @@ pub struct ProblemArgs {
     seed: u64,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GateType {
+    Dense,
+    FeatureSparse,
+    Conv,
+}
+
+/// `C,H,W`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageShape(usize, usize, usize);
+
+impl std::str::FromStr for ImageShape {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let v: Vec<usize> = s
+            .split(',')
+            .map(|t| t.trim().parse::<usize>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| format!("'{s}': expected C,H,W (three positive integers)"))?;
+        match v[..] {
+            [c, h, w] if c > 0 && h > 0 && w > 0 => Ok(ImageShape(c, h, w)),
+            _ => Err(format!("'{s}': expected C,H,W (three positive integers)")),
+        }
+    }
+}
+
 impl ProblemArgs {
-    fn config(&self) -> ProblemConfig {
+    fn gate_kind(&self) -> cvxnn::Result<GateKind> {
+        Ok(match self.gate_type {
+            GateType::Dense => GateKind::Dense,
+            GateType::FeatureSparse => GateKind::FeatureSparse {
+                order: self.gate_order,
+            },
+            GateType::Conv => {
+                let ImageShape(channels, height, width) = self.image.ok_or_else(|| {
+                    cvxnn::Error::param("--image", "--gate-type conv needs --image C,H,W")
+                })?;
+                GateKind::Conv {
+                    channels,
+                    height,
+                    width,
+                    patch: self.patch,
+                }
+            }
+        })
+    }
+
+    fn config(&self) -> cvxnn::Result<ProblemConfig> {
         let scaling = if self.standardize {
             Scaling::Standardize
         } else if self.no_unitize {
@@ -132,7 +194,7 @@ impl ProblemArgs {
         } else {
             Scaling::Unitize
         };
-        ProblemConfig {
+        Ok(ProblemConfig {
             data: self.data.data.clone(),
             test_data: self.data.test_data.clone(),
             load: LoadOptions {
@@ -146,7 +208,8 @@ impl ProblemArgs {
             scaling,
             bias: self.bias,
             seed: self.seed,
-        }
+            gate_kind: self.gate_kind()?,
+        })
     }
 }
 

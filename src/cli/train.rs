@@ -140,7 +140,7 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
     }
     let device = a.device.resolve()?;
     let precision = a.device.precision.unwrap_or(device.default_precision());
-    let cfg = a.problem.config();
+    let cfg = a.problem.config()?;
     let prep = train::prepare_on(&cfg, &device)?;
     let dims_note = format!(
         "data {}: {} train rows{}, {} features -> {} after preprocessing; {}; gates: {} drawn, {} kept ({} all-zero and {} duplicate patterns dropped)",

@@ -29,7 +29,7 @@ pub fn run(a: VerifyArgs) -> cvxnn::Result<i32> {
         name: a.adapter.clone(),
         allow_software: true,
     })?;
-    let cfg = a.problem.config();
+    let cfg = a.problem.config()?;
     let prep = train::prepare(&cfg)?;
     println!(
         "verify{}: {} ({} rows, {} features, {} gates kept, {} outputs): cpu-f64 vs gpu-{}",

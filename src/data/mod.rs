@@ -1,6 +1,7 @@
-//! Data sets: loaders for the bundled digits, CSV, NPY/NPZ and MNIST IDX files, the seeded
-//! train/test split and the column preprocessing.
+//! Data sets: loaders for the bundled digits, CSV, NPY/NPZ, MNIST IDX and CIFAR-10 binary
+//! files, the seeded train/test split and the column preprocessing.
 
+pub mod cifar;
 pub mod csv;
 pub mod idx;
 pub mod npy;
@@ -163,6 +164,9 @@ pub fn load(spec: &str, opts: &LoadOptions) -> Result<(Dataset, Option<Dataset>)
         ));
     }
     if path.is_dir() {
+        if cifar::is_cifar_dir(&path) {
+            return cifar::load_dir(&path);
+        }
         return idx::load_dir(&path);
     }
     let name = path
@@ -184,6 +188,8 @@ pub fn load(spec: &str, opts: &LoadOptions) -> Result<(Dataset, Option<Dataset>)
         split_label_column(x, &path, opts)?
     } else if name.contains("idx3-ubyte") {
         idx::load_pair(&path)?
+    } else if name.ends_with(".bin") {
+        cifar::load_files(std::slice::from_ref(&path), name.clone())?
     } else {
         let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
         let text = if name.ends_with(".gz") {

@@ -46,7 +46,7 @@ impl GateKind {
     pub fn check(&self, features: usize) -> Result<()> {
         match *self {
             GateKind::Dense => Ok(()),
-            GateKind::FeatureSparse { order } if order == 0 => Err(Error::param(
+            GateKind::FeatureSparse { order: 0 } => Err(Error::param(
                 "--gate-order",
                 "0 (need at least one feature per gate)",
             )),
@@ -258,8 +258,7 @@ mod tests {
             }
             assert_eq!(support, want, "gate {i}");
             // The same filter in every channel.
-            for a in 0..k * k {
-                let j = want[a];
+            for &j in &want[..k * k] {
                 assert_eq!(g[[j, i]], g[[j + h * w, i]]);
             }
             seen[r0 * (w - k + 1) + c0] = true;

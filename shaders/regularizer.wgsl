@@ -1,5 +1,5 @@
 // Per-group regularizer kernels for one weight chunk of `groups` groups of d entries.
-// reg: 0 neuron-gl1, 1 l2, 2 none.
+// reg: 0 neuron-gl1, 1 l2, 2 none, 3 l1 (elementwise).
 // prox_step: out = prox_{eta lam R}(v - eta g); stat[k] = ||out_k - v_k||^2.
 // group_stat, mode 0: stat[k] = R(v_k); mode 1: stat[k] = squared min-norm subgradient of
 //   f + lam R for weights v_k and gradient g_k; mode 2: stat[k] = ||v_k||.
@@ -29,6 +29,19 @@ fn prox_step(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let base = k * prm.d;
     let t = prm.eta * prm.lam;
+    if (prm.reg == 3u) {
+        // Soft-threshold entry by entry.
+        var sq1: real = 0.0;
+        for (var j = 0u; j < prm.d; j++) {
+            let z = v[base + j] - prm.eta * g[base + j];
+            let o = sign(z) * max(abs(z) - t, 0.0);
+            out[base + j] = o;
+            let diff = o - v[base + j];
+            sq1 += diff * diff;
+        }
+        stat[k] = sq1;
+        return;
+    }
     var scale: real = 1.0;
     if (prm.reg == 0u) {
         var nrm2: real = 0.0;
@@ -72,6 +85,20 @@ fn group_stat(@builtin(global_invocation_id) gid: vec3<u32>) {
             s = un;
         } else if (prm.reg == 1u) {
             s = 0.5 * un2;
+        } else if (prm.reg == 3u) {
+            for (var j = 0u; j < prm.d; j++) {
+                s += abs(v[base + j]);
+            }
+        }
+    } else if (prm.reg == 3u) {
+        // Entry by entry: g + lam sign(v) where v != 0, what is left of g outside [-lam, lam]
+        // where v = 0.
+        for (var j = 0u; j < prm.d; j++) {
+            var e: real = max(abs(g[base + j]) - prm.lam, 0.0);
+            if (v[base + j] != 0.0) {
+                e = g[base + j] + prm.lam * sign(v[base + j]);
+            }
+            s += e * e;
         }
     } else if (prm.reg == 0u && un == 0.0) {
         // Subdifferential of lam ||.|| at 0 is the lam-ball: what is left of g outside it.

@@ -14,6 +14,8 @@ pub enum Regularizer {
     L2,
     /// No regularization (least squares).
     None,
+    /// Lasso: sum of |U_{l,i,j}| (sparse weights, entry by entry).
+    L1,
 }
 
 fn norm<T: Real>(u: &[T]) -> f64 {
@@ -27,6 +29,7 @@ impl Regularizer {
             Regularizer::NeuronGl1 => u.chunks(d).map(norm).sum(),
             Regularizer::L2 => 0.5 * u.iter().map(|&a| a.f() * a.f()).sum::<f64>(),
             Regularizer::None => 0.0,
+            Regularizer::L1 => u.iter().map(|&a| a.f().abs()).sum(),
         }
     }
 
@@ -47,6 +50,10 @@ impl Regularizer {
                 u.iter_mut().for_each(|a| *a = *a * s);
             }
             Regularizer::None => {}
+            Regularizer::L1 => u.iter_mut().for_each(|a| {
+                let z = a.f();
+                *a = T::of(z.signum() * (z.abs() - t).max(0.0));
+            }),
         }
     }
 
@@ -76,6 +83,18 @@ impl Regularizer {
                 .map(|(&a, &b)| (b.f() + lam * a.f()).powi(2))
                 .sum(),
             Regularizer::None => grad.iter().map(|&b| b.f() * b.f()).sum(),
+            Regularizer::L1 => u
+                .iter()
+                .zip(grad)
+                .map(|(&a, &b)| {
+                    let (a, b) = (a.f(), b.f());
+                    if a != 0.0 {
+                        (b + lam * a.signum()).powi(2)
+                    } else {
+                        (b.abs() - lam).max(0.0).powi(2)
+                    }
+                })
+                .sum(),
         }
     }
 }
@@ -90,9 +109,38 @@ mod tests {
     }
 
     #[test]
+    fn l1_prox_is_the_soft_threshold_and_its_subgradient_matches_finite_differences() {
+        let mut v = vec![3.0, -0.5, 0.2, -2.0];
+        Regularizer::L1.prox(&mut v, 2, 1.0);
+        assert_eq!(v, vec![2.0, 0.0, 0.0, -1.0]);
+        // Where u != 0, R is differentiable: its gradient lam sign(u) against central differences.
+        let mut r = Rng::new(7);
+        let u = rand_vec(&mut r, 10);
+        let lam = 0.3;
+        let zero = vec![0.0; 10];
+        let sub = Regularizer::L1.min_norm_subgrad_sq(&u, &zero, 5, lam);
+        let h = 1e-6;
+        let mut fd_sq = 0.0;
+        for j in 0..10 {
+            let (mut a, mut b) = (u.clone(), u.clone());
+            a[j] += h;
+            b[j] -= h;
+            let fd =
+                lam * (Regularizer::L1.value(&a, 5) - Regularizer::L1.value(&b, 5)) / (2.0 * h);
+            fd_sq += fd * fd;
+        }
+        assert!((sub - fd_sq).abs() < 1e-8, "{sub} vs {fd_sq}");
+    }
+
+    #[test]
     fn prox_lambda_zero_is_identity() {
         let mut r = Rng::new(1);
-        for reg in [Regularizer::NeuronGl1, Regularizer::L2, Regularizer::None] {
+        for reg in [
+            Regularizer::NeuronGl1,
+            Regularizer::L2,
+            Regularizer::None,
+            Regularizer::L1,
+        ] {
             let u = rand_vec(&mut r, 24);
             let mut v = u.clone();
             reg.prox(&mut v, 6, 0.0);
@@ -127,7 +175,7 @@ mod tests {
     #[test]
     fn prox_is_non_expansive() {
         let mut r = Rng::new(3);
-        for reg in [Regularizer::NeuronGl1, Regularizer::L2] {
+        for reg in [Regularizer::NeuronGl1, Regularizer::L2, Regularizer::L1] {
             for _ in 0..200 {
                 let (a, b) = (rand_vec(&mut r, 12), rand_vec(&mut r, 12));
                 let t = r.uniform() * 3.0;
@@ -145,7 +193,7 @@ mod tests {
     fn prox_minimises_its_objective() {
         // prox_t(u) beats random nearby points on R(z) t + ||z - u||^2 / 2.
         let mut r = Rng::new(4);
-        for reg in [Regularizer::NeuronGl1, Regularizer::L2] {
+        for reg in [Regularizer::NeuronGl1, Regularizer::L2, Regularizer::L1] {
             let u = rand_vec(&mut r, 9);
             let t = 0.7;
             let mut z = u.clone();

@@ -94,7 +94,12 @@ macro_rules! backend_suite {
                     let Some(be) = ($make)(&prob, small) else {
                         return;
                     };
-                    for reg in [Regularizer::NeuronGl1, Regularizer::L2, Regularizer::None] {
+                    for reg in [
+                        Regularizer::NeuronGl1,
+                        Regularizer::L2,
+                        Regularizer::None,
+                        Regularizer::L1,
+                    ] {
                         let (vb, gb) = (be.upload(&v).unwrap(), be.upload(&g).unwrap());
                         let pvb = be.upload(pv.as_slice().unwrap()).unwrap();
                         let mut out = be.zeros(len).unwrap();
@@ -149,7 +154,12 @@ macro_rules! backend_suite {
                     let (d, lam, eta) = (6, 0.05, 0.7);
                     let v = rand_weights(len, 3);
                     let g = rand_weights(len, 4);
-                    for reg in [Regularizer::NeuronGl1, Regularizer::L2, Regularizer::None] {
+                    for reg in [
+                        Regularizer::NeuronGl1,
+                        Regularizer::L2,
+                        Regularizer::None,
+                        Regularizer::L1,
+                    ] {
                         let (vb, gb) = (be.upload(&v).unwrap(), be.upload(&g).unwrap());
                         let mut out = be.zeros(len).unwrap();
                         let st_sq = be.prox_step(reg, lam, eta, &vb, &gb, &mut out).unwrap();

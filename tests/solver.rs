@@ -302,3 +302,45 @@ fn invalid_settings_are_rejected_with_the_flag_named() {
         assert!(e.contains(flag), "{e}");
     }
 }
+
+#[test]
+fn lasso_solution_satisfies_coordinatewise_kkt() {
+    // L1: at the solution, g_j = -lam sign(u_j) where u_j != 0 and |g_j| <= lam where u_j = 0,
+    // checked on a gradient recomputed by plain loops; a larger lam zeroes more entries.
+    let prob = problem(80, 5, 12, 2, 21);
+    let d = 5;
+    let be = cpu64(&prob, CpuOptions::default());
+    let mut zeros_at = vec![];
+    for lam in [1e-3, 1e-2] {
+        let params = FistaSettings {
+            lambda: lam,
+            regularizer: Regularizer::L1,
+            tol: 1e-16,
+            max_iters: 100_000,
+            ..Default::default()
+        }
+        .check()
+        .unwrap();
+        let sol = solve(&be, &params, None, &mut Silent).unwrap();
+        assert_eq!(sol.status, Status::Converged, "lam {lam}");
+        let grad = naive_gradient(&prob.x, &prob.g, &prob.y, &sol.weights);
+        let mut zeros = 0;
+        for (&u, &g) in sol.weights.iter().zip(&grad) {
+            if u != 0.0 {
+                assert!(
+                    (g + lam * u.signum()).abs() <= 1e-7,
+                    "lam {lam}: u {u}, g {g}"
+                );
+            } else {
+                zeros += 1;
+                assert!(
+                    g.abs() <= lam + 1e-7,
+                    "lam {lam}: zero entry with |g| {}",
+                    g.abs()
+                );
+            }
+        }
+        zeros_at.push(zeros);
+    }
+    assert!(zeros_at[0] > 0 && zeros_at[1] > zeros_at[0], "{zeros_at:?}");
+}

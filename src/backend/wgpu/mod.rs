@@ -658,6 +658,7 @@ fn reg_code(reg: Regularizer) -> u32 {
         Regularizer::NeuronGl1 => 0,
         Regularizer::L2 => 1,
         Regularizer::None => 2,
+        Regularizer::L1 => 3,
     }
 }
 

@@ -308,7 +308,6 @@ fn lasso_solution_satisfies_coordinatewise_kkt() {
     // L1: at the solution, g_j = -lam sign(u_j) where u_j != 0 and |g_j| <= lam where u_j = 0,
     // checked on a gradient recomputed by plain loops; a larger lam zeroes more entries.
     let prob = problem(80, 5, 12, 2, 21);
-    let d = 5;
     let be = cpu64(&prob, CpuOptions::default());
     let mut zeros_at = vec![];
     for lam in [1e-3, 1e-2] {

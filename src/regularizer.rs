@@ -16,6 +16,20 @@ pub enum Regularizer {
     None,
     /// Lasso: sum of |U_{l,i,j}| (sparse weights, entry by entry).
     L1,
+    /// Group lasso over input features: sum over features j of ||U_{:,:,j}||_2, the norm of all
+    /// c p weights that read feature j, unweighted (prunes whole input features).
+    FeatureGl1,
+}
+
+/// Squared norms of the d feature columns of weights laid out as groups of d.
+pub fn column_sumsq<T: Real>(u: &[T], d: usize) -> Vec<f64> {
+    let mut col = vec![0.0; d];
+    for g in u.chunks(d) {
+        for (c, &a) in col.iter_mut().zip(g) {
+            *c += a.f() * a.f();
+        }
+    }
+    col
 }
 
 fn norm<T: Real>(u: &[T]) -> f64 {
@@ -30,6 +44,7 @@ impl Regularizer {
             Regularizer::L2 => 0.5 * u.iter().map(|&a| a.f() * a.f()).sum::<f64>(),
             Regularizer::None => 0.0,
             Regularizer::L1 => u.iter().map(|&a| a.f().abs()).sum(),
+            Regularizer::FeatureGl1 => column_sumsq(u, d).iter().map(|s| s.sqrt()).sum(),
         }
     }
 
@@ -54,6 +69,19 @@ impl Regularizer {
                 let z = a.f();
                 *a = T::of(z.signum() * (z.abs() - t).max(0.0));
             }),
+            Regularizer::FeatureGl1 => {
+                // Group soft-threshold of each feature column.
+                let scale: Vec<T> = column_sumsq(u, d)
+                    .iter()
+                    .map(|s| {
+                        let n = s.sqrt();
+                        T::of(if n > t { 1.0 - t / n } else { 0.0 })
+                    })
+                    .collect();
+                for g in u.chunks_mut(d) {
+                    g.iter_mut().zip(&scale).for_each(|(a, &s)| *a = *a * s);
+                }
+            }
         }
     }
 
@@ -83,6 +111,24 @@ impl Regularizer {
                 .map(|(&a, &b)| (b.f() + lam * a.f()).powi(2))
                 .sum(),
             Regularizer::None => grad.iter().map(|&b| b.f() * b.f()).sum(),
+            Regularizer::FeatureGl1 => {
+                let (uc, gc) = (column_sumsq(u, d), column_sumsq(grad, d));
+                let mut s = 0.0;
+                for (ug, gg) in u.chunks(d).zip(grad.chunks(d)) {
+                    for j in 0..d {
+                        if uc[j] > 0.0 {
+                            s += (gg[j].f() + lam * ug[j].f() / uc[j].sqrt()).powi(2);
+                        }
+                    }
+                }
+                // A zero column's subdifferential is the lam-ball: what is left of its gradient.
+                s + uc
+                    .iter()
+                    .zip(&gc)
+                    .filter(|(u, _)| **u == 0.0)
+                    .map(|(_, g)| (g.sqrt() - lam).max(0.0).powi(2))
+                    .sum::<f64>()
+            }
             Regularizer::L1 => u
                 .iter()
                 .zip(grad)
@@ -133,6 +179,44 @@ mod tests {
     }
 
     #[test]
+    fn feature_prox_zeroes_whole_columns_and_its_subgradient_matches_finite_differences() {
+        let mut r = Rng::new(8);
+        let d = 4;
+        let mut u = rand_vec(&mut r, 6 * d);
+        for g in u.chunks_mut(d) {
+            g[2] *= 0.01; // a weak feature: its column is pruned
+        }
+        let t = 0.5;
+        let before = column_sumsq(&u, d);
+        let mut v = u.clone();
+        Regularizer::FeatureGl1.prox(&mut v, d, t);
+        let after = column_sumsq(&v, d);
+        for j in 0..d {
+            let (b, a) = (before[j].sqrt(), after[j].sqrt());
+            if b <= t {
+                assert_eq!(a, 0.0, "column {j}");
+            } else {
+                assert!((a - (b - t)).abs() < 1e-12, "column {j}");
+            }
+        }
+        assert_eq!(after[2], 0.0);
+        let lam = 0.3;
+        let zero = vec![0.0; u.len()];
+        let sub = Regularizer::FeatureGl1.min_norm_subgrad_sq(&u, &zero, d, lam);
+        let h = 1e-6;
+        let mut fd_sq = 0.0;
+        for j in 0..u.len() {
+            let (mut a, mut b) = (u.clone(), u.clone());
+            a[j] += h;
+            b[j] -= h;
+            let f = |w: &[f64]| Regularizer::FeatureGl1.value(w, d);
+            let fd = lam * (f(&a) - f(&b)) / (2.0 * h);
+            fd_sq += fd * fd;
+        }
+        assert!((sub - fd_sq).abs() < 1e-7 * fd_sq, "{sub} vs {fd_sq}");
+    }
+
+    #[test]
     fn prox_lambda_zero_is_identity() {
         let mut r = Rng::new(1);
         for reg in [
@@ -140,6 +224,7 @@ mod tests {
             Regularizer::L2,
             Regularizer::None,
             Regularizer::L1,
+            Regularizer::FeatureGl1,
         ] {
             let u = rand_vec(&mut r, 24);
             let mut v = u.clone();
@@ -175,7 +260,12 @@ mod tests {
     #[test]
     fn prox_is_non_expansive() {
         let mut r = Rng::new(3);
-        for reg in [Regularizer::NeuronGl1, Regularizer::L2, Regularizer::L1] {
+        for reg in [
+            Regularizer::NeuronGl1,
+            Regularizer::L2,
+            Regularizer::L1,
+            Regularizer::FeatureGl1,
+        ] {
             for _ in 0..200 {
                 let (a, b) = (rand_vec(&mut r, 12), rand_vec(&mut r, 12));
                 let t = r.uniform() * 3.0;
@@ -193,7 +283,12 @@ mod tests {
     fn prox_minimises_its_objective() {
         // prox_t(u) beats random nearby points on R(z) t + ||z - u||^2 / 2.
         let mut r = Rng::new(4);
-        for reg in [Regularizer::NeuronGl1, Regularizer::L2, Regularizer::L1] {
+        for reg in [
+            Regularizer::NeuronGl1,
+            Regularizer::L2,
+            Regularizer::L1,
+            Regularizer::FeatureGl1,
+        ] {
             let u = rand_vec(&mut r, 9);
             let t = 0.7;
             let mut z = u.clone();

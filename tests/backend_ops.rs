@@ -99,6 +99,7 @@ macro_rules! backend_suite {
                         Regularizer::L2,
                         Regularizer::None,
                         Regularizer::L1,
+                        Regularizer::FeatureGl1,
                     ] {
                         let (vb, gb) = (be.upload(&v).unwrap(), be.upload(&g).unwrap());
                         let pvb = be.upload(pv.as_slice().unwrap()).unwrap();
@@ -159,6 +160,7 @@ macro_rules! backend_suite {
                         Regularizer::L2,
                         Regularizer::None,
                         Regularizer::L1,
+                        Regularizer::FeatureGl1,
                     ] {
                         let (vb, gb) = (be.upload(&v).unwrap(), be.upload(&g).unwrap());
                         let mut out = be.zeros(len).unwrap();

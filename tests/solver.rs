@@ -343,3 +343,63 @@ fn lasso_solution_satisfies_coordinatewise_kkt() {
     }
     assert!(zeros_at[0] > 0 && zeros_at[1] > zeros_at[0], "{zeros_at:?}");
 }
+
+#[test]
+fn feature_group_lasso_solution_satisfies_columnwise_kkt() {
+    // feature-gl1: for each feature column j of the weights (all c p groups), at the solution
+    // g_j = -lam u_j / ||u_j|| where u_j != 0 and ||g_j|| <= lam where u_j = 0, on a gradient
+    // recomputed by plain loops; a larger lam prunes more features.
+    let prob = problem(80, 8, 10, 2, 23);
+    let d = 8;
+    let be = cpu64(&prob, CpuOptions::default());
+    let mut pruned = vec![];
+    // Above lam_max = max_j ||g_j(0)|| every feature is pruned; take fractions of it.
+    let g0 = naive_gradient(
+        &prob.x,
+        &prob.g,
+        &prob.y,
+        &vec![0.0; 2 * prob.g.ncols() * d],
+    );
+    let lam_max = (0..d)
+        .map(|j| g0.chunks(d).map(|g| g[j] * g[j]).sum::<f64>().sqrt())
+        .fold(0.0, f64::max);
+    for lam in [0.3 * lam_max, 0.95 * lam_max] {
+        let params = FistaSettings {
+            lambda: lam,
+            regularizer: Regularizer::FeatureGl1,
+            tol: 1e-16,
+            max_iters: 100_000,
+            ..Default::default()
+        }
+        .check()
+        .unwrap();
+        let sol = solve(&be, &params, None, &mut Silent).unwrap();
+        assert_eq!(sol.status, Status::Converged, "lam {lam}");
+        let grad = naive_gradient(&prob.x, &prob.g, &prob.y, &sol.weights);
+        let col = |v: &[f64], j: usize| -> Vec<f64> { v.chunks(d).map(|g| g[j]).collect() };
+        let mut zero_cols = 0;
+        for j in 0..d {
+            let (u, g) = (col(&sol.weights, j), col(&grad, j));
+            let un = u.iter().map(|a| a * a).sum::<f64>().sqrt();
+            let gn = g.iter().map(|a| a * a).sum::<f64>().sqrt();
+            if un > 0.0 {
+                let r: f64 = u
+                    .iter()
+                    .zip(&g)
+                    .map(|(a, b)| (b + lam * a / un).powi(2))
+                    .sum::<f64>()
+                    .sqrt();
+                assert!(r <= 1e-7, "lam {lam}, feature {j}: residual {r}");
+            } else {
+                zero_cols += 1;
+                assert!(
+                    gn <= lam + 1e-7,
+                    "lam {lam}, pruned feature {j}: ||g|| {gn}"
+                );
+            }
+        }
+        pruned.push(zero_cols);
+    }
+    eprintln!("pruned {pruned:?}");
+    assert!(pruned[1] > pruned[0] && pruned[1] < d, "{pruned:?}");
+}

@@ -68,6 +68,9 @@ pub struct GpuBackend<T: GpuReal> {
     /// `cbounds` their element bounds.
     cone: Vec<(usize, usize, usize)>,
     cbounds: Arc<Vec<usize>>,
+    /// Feature-column sums of squares of the weights and of a gradient (feature-gl1).
+    colu: wgpu::Buffer,
+    colg: wgpu::Buffer,
     /// Scratch for the constraint products and penalty coefficients (a second one for a
     /// line-search step), made on first use.
     zbuf: std::sync::Mutex<Vec<GpuBuf>>,
@@ -195,6 +198,8 @@ impl<T: GpuReal> GpuBackend<T> {
         let partials = storage(&ctx, 3 * nchunks * REDUCE_GROUPS * s, "partials");
         let stat = storage(&ctx, max_gc * s, "stat");
         let dummy = storage(&ctx, 16, "dummy");
+        let colu = storage(&ctx, d * s, "feature columns");
+        let colg = storage(&ctx, d * s, "gradient feature columns");
         let dummy_rw = storage(&ctx, 16, "dummy_rw");
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Device(format!(
@@ -223,6 +228,8 @@ impl<T: GpuReal> GpuBackend<T> {
             dummy_rw,
             cone,
             cbounds: Arc::new(cb),
+            colu,
+            colg,
             zbuf: std::sync::Mutex::new(Vec::new()),
             _t: PhantomData,
         })
@@ -375,6 +382,18 @@ impl<T: GpuReal> GpuBackend<T> {
         out: &GpuBuf,
         slot0: usize,
     ) -> Result<(usize, usize)> {
+        if reg == Regularizer::FeatureGl1 {
+            self.record_feature_cols(enc, 0, eta, v, Some(grad), &self.colu)?;
+            return self.record_feature_groups(
+                enc,
+                Kernel::FeatureProx,
+                [eta, lam],
+                v,
+                grad,
+                Some(out),
+                slot0,
+            );
+        }
         self.record_group(
             enc,
             Kernel::Prox,
@@ -386,6 +405,139 @@ impl<T: GpuReal> GpuBackend<T> {
             Some(out),
             slot0,
         )
+    }
+
+    /// col <- feature-column sums of squares of v - eta g (mode 0), v (1) or g (2), over every
+    /// weight chunk (split so that no invocation loops over more than MAX_STEPS groups).
+    fn record_feature_cols(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        mode: u32,
+        eta: f64,
+        v: &GpuBuf,
+        g: Option<&GpuBuf>,
+        col: &wgpu::Buffer,
+    ) -> Result<()> {
+        let d = self.dims.d;
+        enc.clear_buffer(col, 0, None);
+        for (k, &(_, _, gc)) in self.wchunks.iter().enumerate() {
+            for i0 in (0..gc).step_by(MAX_STEPS) {
+                let prm = params::<T>(
+                    &self.ctx,
+                    &[eta, 0.0],
+                    &[
+                        gc as u32,
+                        d as u32,
+                        mode,
+                        i0 as u32,
+                        (i0 + MAX_STEPS).min(gc) as u32,
+                    ],
+                );
+                let gb = g.map_or(&v.chunks[k], |g| &g.chunks[k]);
+                self.dispatch(
+                    enc,
+                    Kernel::FeatureSumsq,
+                    &[&v.chunks[k], gb, col, &prm],
+                    (d.div_ceil(64) as u32, 1),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// feature_prox (with `out`) or feature_subgrad per group of every chunk, the per-group
+    /// stat summed into slots from `slot0`.
+    #[allow(clippy::too_many_arguments)]
+    fn record_feature_groups(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        kernel: Kernel,
+        reals: [f64; 2],
+        v: &GpuBuf,
+        g: &GpuBuf,
+        out: Option<&GpuBuf>,
+        slot0: usize,
+    ) -> Result<(usize, usize)> {
+        let d = self.dims.d;
+        for (k, &(_, _, gc)) in self.wchunks.iter().enumerate() {
+            let prm = params::<T>(&self.ctx, &reals, &[gc as u32, d as u32, 0, 0, 0]);
+            let groups = (gc.div_ceil(64) as u32, 1);
+            match out {
+                Some(o) => self.dispatch(
+                    enc,
+                    kernel,
+                    &[
+                        &v.chunks[k],
+                        &g.chunks[k],
+                        &o.chunks[k],
+                        &self.colu,
+                        &self.stat,
+                        &prm,
+                    ],
+                    groups,
+                )?,
+                None => self.dispatch(
+                    enc,
+                    kernel,
+                    &[&v.chunks[k], &g.chunks[k], &self.colu, &self.stat, &prm],
+                    groups,
+                )?,
+            }
+            self.reduce_into(enc, &self.stat, &self.stat, gc, 2, slot0 + k)?;
+        }
+        Ok((slot0, slot0 + self.wchunks.len()))
+    }
+
+    /// feature-gl1: (R(u), squared min-norm subgradient of f + lam R at u given grad), with
+    /// the column sums and the per-group sums read back once.
+    fn feature_terms(&self, lam: f64, u: &GpuBuf, grad: Option<&GpuBuf>) -> Result<(f64, f64)> {
+        let d = self.dims.d;
+        let s = std::mem::size_of::<T>();
+        let mut enc = self.reduce_encoder();
+        self.record_feature_cols(&mut enc, 1, 0.0, u, None, &self.colu)?;
+        let range = match grad {
+            Some(g) => {
+                self.record_feature_cols(&mut enc, 2, 0.0, u, Some(g), &self.colg)?;
+                self.record_feature_groups(
+                    &mut enc,
+                    Kernel::FeatureSubgrad,
+                    [0.0, lam],
+                    u,
+                    g,
+                    None,
+                    0,
+                )?
+            }
+            None => (0, 0),
+        };
+        let pbytes = (range.1 * REDUCE_GROUPS * s) as u64;
+        let cbytes = (d * s) as u64;
+        let bytes = read_back(
+            &self.ctx,
+            enc,
+            &[
+                (&self.partials, pbytes),
+                (&self.colu, cbytes),
+                (&self.colg, cbytes),
+            ],
+        )?;
+        let v = from_bytes::<T>(&bytes);
+        let nparts = range.1 * REDUCE_GROUPS;
+        let (parts, cols) = v.split_at(nparts);
+        let (uc, gc) = cols.split_at(d);
+        let pen = uc.iter().map(|c| c.sqrt()).sum();
+        let zero_part: f64 = uc
+            .iter()
+            .zip(gc)
+            .filter(|(u, _)| **u == 0.0)
+            .map(|(_, g)| (g.sqrt() - lam).max(0.0).powi(2))
+            .sum();
+        let sub = if grad.is_some() {
+            parts.iter().sum::<f64>() + zero_part
+        } else {
+            0.0
+        };
+        Ok((pen, sub))
     }
 
     /// group_stat with `mode` (STAT_*) over every weight chunk.
@@ -659,6 +811,8 @@ fn reg_code(reg: Regularizer) -> u32 {
         Regularizer::L2 => 1,
         Regularizer::None => 2,
         Regularizer::L1 => 3,
+        // Never reaches the per-group kernels: its own kernels are in feature.wgsl.
+        Regularizer::FeatureGl1 => 2,
     }
 }
 
@@ -806,6 +960,9 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
     }
 
     fn penalty(&self, reg: Regularizer, u: &GpuBuf) -> Result<f64> {
+        if reg == Regularizer::FeatureGl1 {
+            return Ok(self.feature_terms(0.0, u, None)?.0);
+        }
         self.single_sum(|enc| self.record_stat(enc, reg, 0.0, STAT_PENALTY, u, None, 0))
     }
 
@@ -816,6 +973,9 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
         u: &GpuBuf,
         grad: &GpuBuf,
     ) -> Result<f64> {
+        if reg == Regularizer::FeatureGl1 {
+            return Ok(self.feature_terms(lam, u, Some(grad))?.1);
+        }
         self.single_sum(|enc| self.record_stat(enc, reg, lam, STAT_SUBGRAD, u, Some(grad), 0))
     }
 
@@ -852,6 +1012,9 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
         u: &GpuBuf,
         grad: &GpuBuf,
     ) -> Result<(f64, f64)> {
+        if reg == Regularizer::FeatureGl1 {
+            return self.feature_terms(lam, u, Some(grad));
+        }
         let mut enc = self.reduce_encoder();
         let r_pen = self.record_stat(&mut enc, reg, 0.0, STAT_PENALTY, u, None, 0)?;
         let r_sub = self.record_stat(&mut enc, reg, lam, STAT_SUBGRAD, u, Some(grad), r_pen.1)?;

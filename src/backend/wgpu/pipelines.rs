@@ -14,6 +14,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ),
     ("gemm", include_str!("../../../shaders/gemm.wgsl")),
     ("cone", include_str!("../../../shaders/cone.wgsl")),
+    ("feature", include_str!("../../../shaders/feature.wgsl")),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +37,9 @@ pub enum Kernel {
     ConeProduct,
     ConeTerms,
     ConeGrad,
+    FeatureSumsq,
+    FeatureProx,
+    FeatureSubgrad,
 }
 
 use Slot::*;
@@ -75,6 +79,21 @@ impl Kernel {
                 &[Read, ReadWrite, ReadWrite, ReadWrite, Uniform, Read],
             ),
             Kernel::ConeGrad => ("cone", "cone_grad", &[Read, Read, ReadWrite, Uniform]),
+            Kernel::FeatureSumsq => (
+                "feature",
+                "feature_sumsq",
+                &[Read, Read, ReadWrite, Uniform],
+            ),
+            Kernel::FeatureProx => (
+                "feature",
+                "feature_prox",
+                &[Read, Read, ReadWrite, Read, ReadWrite, Uniform],
+            ),
+            Kernel::FeatureSubgrad => (
+                "feature",
+                "feature_subgrad",
+                &[Read, Read, Read, ReadWrite, Uniform],
+            ),
         }
     }
 }
@@ -107,6 +126,9 @@ mod tests {
             Kernel::ConeProduct,
             Kernel::ConeTerms,
             Kernel::ConeGrad,
+            Kernel::FeatureSumsq,
+            Kernel::FeatureProx,
+            Kernel::FeatureSubgrad,
         ] {
             let (file, entry, _) = k.spec();
             assert!(

@@ -16,6 +16,7 @@ pub mod gates;
 pub mod io;
 pub mod mask;
 pub mod model;
+pub mod path;
 pub mod problem;
 pub mod real;
 pub mod regularizer;

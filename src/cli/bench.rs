@@ -66,6 +66,7 @@ fn run_relu(a: &BenchArgs) -> cvxnn::Result<i32> {
             (100, 8, 10, 1),
             (200, 10, 20, 2),
             (400, 10, 20, 2),
+            (800, 10, 20, 2),
         ]
     };
     let dims: Vec<Dims> = sizes

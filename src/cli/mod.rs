@@ -2,6 +2,7 @@
 
 mod bench;
 mod devices;
+mod path;
 mod predict;
 mod progress;
 mod train;
@@ -41,6 +42,8 @@ enum Command {
     Devices,
     /// Solve the same problem on the CPU (f64) and the GPU and compare; exit 1 on disagreement.
     Verify(verify::VerifyArgs),
+    /// Solve a regularization path (largest lam first, warm starts); write path.csv and models.
+    Path(path::PathArgs),
 }
 
 /// R-FISTA flags shared by the commands that solve.
@@ -256,5 +259,6 @@ pub fn run(cli: Cli) -> cvxnn::Result<i32> {
         Command::Bench(a) => bench::run(a),
         Command::Devices => devices::run(),
         Command::Verify(a) => verify::run(a),
+        Command::Path(a) => path::run(a),
     }
 }

@@ -1,0 +1,116 @@
+//! `cvxnn path`.
+
+use super::ProblemArgs;
+use clap::Args;
+use cvxnn::Error;
+use cvxnn::io::write_atomic;
+use cvxnn::path::{self, Point};
+use cvxnn::regularizer::Regularizer;
+use cvxnn::solver::FistaSettings;
+use cvxnn::train;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct PathArgs {
+    #[command(flatten)]
+    problem: ProblemArgs,
+    #[command(flatten)]
+    device: super::DeviceArgs,
+    /// Comma-separated lam values (solved from the largest to the smallest).
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, conflicts_with_all = ["lambda_max", "lambda_min", "steps"])]
+    lambdas: Option<Vec<f64>>,
+    /// Largest lam of a log-spaced sequence (with --lambda-min and --steps).
+    #[arg(long, requires_all = ["lambda_min", "steps"], allow_hyphen_values = true)]
+    lambda_max: Option<f64>,
+    /// Smallest lam of the sequence.
+    #[arg(long, allow_hyphen_values = true)]
+    lambda_min: Option<f64>,
+    /// Number of lam values.
+    #[arg(long)]
+    steps: Option<usize>,
+    #[arg(long, value_enum, default_value = "neuron-gl1")]
+    regularizer: Regularizer,
+    /// Stopping tolerance of each solve.
+    #[arg(long, allow_hyphen_values = true, default_value_t = FistaSettings::default().tol)]
+    tol: f64,
+    /// Iteration budget of each solve.
+    #[arg(long, default_value_t = FistaSettings::default().max_iters)]
+    max_iters: usize,
+    /// Start every solve from zero instead of the previous solution (to measure warm starts).
+    #[arg(long)]
+    cold: bool,
+    /// Folder for path.csv and one model per lam (created if missing).
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+}
+
+pub fn run(a: PathArgs) -> cvxnn::Result<i32> {
+    let lambdas = match (&a.lambdas, a.lambda_max) {
+        (Some(v), _) => path::order(v.clone())?,
+        (None, Some(max)) => path::order(path::geometric(
+            max,
+            a.lambda_min.unwrap_or(max),
+            a.steps.unwrap_or(0),
+        )?)?,
+        (None, None) => {
+            return Err(Error::param(
+                "--lambdas",
+                "give --lambdas a,b,... or --lambda-max, --lambda-min and --steps",
+            ));
+        }
+    };
+    let base = FistaSettings {
+        regularizer: a.regularizer,
+        tol: a.tol,
+        max_iters: a.max_iters,
+        ..FistaSettings::default()
+    };
+    base.clone().check()?;
+    if let Some(dir) = &a.out_dir {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::param(
+                "--out-dir",
+                format!("{}: cannot create ({e})", dir.display()),
+            )
+        })?;
+        cvxnn::io::check_writable(&dir.join("path.csv"), "--out-dir")?;
+    }
+    let device = a.device.resolve()?;
+    let precision = a.device.precision.unwrap_or(device.default_precision());
+    let cfg = a.problem.config()?;
+    let prep = train::prepare_on(&cfg, &device)?;
+    eprintln!(
+        "path: {} lam values on {} ({} starts), {} gates kept, data {}",
+        lambdas.len(),
+        device.describe(precision),
+        if a.cold { "cold" } else { "warm" },
+        prep.patterns.kept.len(),
+        prep.train.name
+    );
+    println!("{}", Point::CSV_HEADER);
+    let mut csv = format!("{}\n", Point::CSV_HEADER);
+    let points = path::run(
+        &prep,
+        &cfg,
+        &base,
+        &lambdas,
+        !a.cold,
+        &device,
+        precision,
+        |pt, _, net| {
+            println!("{}", pt.csv_row());
+            csv.push_str(&pt.csv_row());
+            csv.push('\n');
+            if let Some(dir) = &a.out_dir {
+                net.save(&dir.join(format!("model-lam-{:e}.safetensors", pt.lambda)))?;
+                // Rewritten after every solve, so an interrupted path keeps what it finished.
+                write_atomic(&dir.join("path.csv"), csv.as_bytes())?;
+            }
+            Ok(())
+        },
+    )?;
+    let total: f64 = points.iter().map(|p| p.time_s).sum();
+    let iters: usize = points.iter().map(|p| p.iterations).sum();
+    eprintln!("path: {iters} iterations, {total:.2} s of solves");
+    Ok(0)
+}

@@ -1,0 +1,159 @@
+//! Regularization paths: the gated program solved for a decreasing sequence of lam, each solve
+//! warm-started from the previous solution and step size (or cold, from zero, for comparison).
+
+use crate::error::{Error, Result};
+use crate::solver::{FistaSettings, Solution, observer::Silent};
+use crate::train::{self, Device, Precision, Prepared, ProblemConfig};
+
+/// `steps` values from `max` down to `min`, evenly spaced in log scale.
+pub fn geometric(max: f64, min: f64, steps: usize) -> Result<Vec<f64>> {
+    if !(max > 0.0 && min > 0.0 && max.is_finite() && min <= max) {
+        return Err(Error::param(
+            "--lambda-max/--lambda-min",
+            format!("{max} / {min} (need 0 < min <= max)"),
+        ));
+    }
+    if steps == 0 || (steps == 1 && min != max) {
+        return Err(Error::param(
+            "--steps",
+            format!("{steps} (need >= 2, or 1 with min = max)"),
+        ));
+    }
+    if steps == 1 {
+        return Ok(vec![max]);
+    }
+    let (a, b) = (max.ln(), min.ln());
+    Ok((0..steps)
+        .map(|k| (a + (b - a) * k as f64 / (steps - 1) as f64).exp())
+        .collect())
+}
+
+/// Sorts the values from largest to smallest (warm starts go from sparse to dense solutions)
+/// and checks them.
+pub fn order(mut lambdas: Vec<f64>) -> Result<Vec<f64>> {
+    if lambdas.is_empty() {
+        return Err(Error::param("--lambdas", "no values given"));
+    }
+    if let Some(bad) = lambdas.iter().find(|l| !(**l >= 0.0 && l.is_finite())) {
+        return Err(Error::param(
+            "--lambdas",
+            format!("{bad} (each must be >= 0)"),
+        ));
+    }
+    lambdas.sort_by(|a, b| b.total_cmp(a));
+    lambdas.dedup();
+    Ok(lambdas)
+}
+
+/// One solve of the path.
+#[derive(Debug, Clone)]
+pub struct Point {
+    pub lambda: f64,
+    pub objective: f64,
+    pub train: Option<f64>,
+    pub test: Option<f64>,
+    pub active_neurons: usize,
+    /// Preprocessed feature columns with a nonzero weight.
+    pub active_features: usize,
+    pub iterations: usize,
+    pub time_s: f64,
+    pub status: String,
+}
+
+impl Point {
+    pub const CSV_HEADER: &'static str = "lam,objective,train_accuracy,test_accuracy,active_neurons,active_features,iterations,time_s,status";
+
+    pub fn csv_row(&self) -> String {
+        let f = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x}"));
+        format!(
+            "{:e},{:e},{},{},{},{},{},{:.4},{}",
+            self.lambda,
+            self.objective,
+            f(self.train),
+            f(self.test),
+            self.active_neurons,
+            self.active_features,
+            self.iterations,
+            self.time_s,
+            self.status
+        )
+    }
+}
+
+/// Solves the path; `each(point, solution, network)` is called after every solve (to save
+/// models and rows as they come).
+pub fn run(
+    prep: &Prepared,
+    cfg: &ProblemConfig,
+    base: &FistaSettings,
+    lambdas: &[f64],
+    warm: bool,
+    device: &Device,
+    precision: Precision,
+    mut each: impl FnMut(&Point, &Solution, &crate::model::Network) -> Result<()>,
+) -> Result<Vec<Point>> {
+    let d = prep.x.ncols();
+    let mut prev: Option<Solution> = None;
+    let mut points = Vec::with_capacity(lambdas.len());
+    for &lam in lambdas {
+        let (init, step0) = match (&prev, warm) {
+            (Some(s), true) => (Some(s.weights.as_slice()), s.step),
+            _ => (None, base.step0),
+        };
+        let params = FistaSettings {
+            lambda: lam,
+            step0,
+            ..base.clone()
+        }
+        .check()?;
+        let sol = train::solve(prep, &params, device, precision, init, &mut Silent)?;
+        let net = train::network(prep, cfg, &params, &sol);
+        let scores = train::score(&net, prep)?;
+        let mut features = vec![false; d];
+        for g in sol.weights.chunks(d.max(1)) {
+            for (f, &v) in features.iter_mut().zip(g) {
+                *f |= v != 0.0;
+            }
+        }
+        let point = Point {
+            lambda: lam,
+            objective: sol.objective,
+            train: scores.train,
+            test: scores.test,
+            active_neurons: net.hidden(),
+            active_features: features.iter().filter(|&&f| f).count(),
+            iterations: sol.iterations,
+            time_s: sol.time_s,
+            status: sol.status.to_string(),
+        };
+        each(&point, &sol, &net)?;
+        points.push(point);
+        prev = Some(sol);
+    }
+    Ok(points)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn geometric_and_order() {
+        let v = geometric(1e-2, 1e-5, 4).unwrap();
+        let want = [1e-2, 1e-3, 1e-4, 1e-5];
+        assert!(v.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-12 * b));
+        assert!(geometric(1e-5, 1e-2, 3).is_err());
+        assert!(geometric(1e-2, 1e-5, 1).is_err());
+        assert_eq!(
+            order(vec![1e-4, 1e-2, 1e-3, 1e-2]).unwrap(),
+            vec![1e-2, 1e-3, 1e-4]
+        );
+        assert!(order(vec![]).is_err());
+        assert!(
+            order(vec![1.0, -1.0])
+                .unwrap_err()
+                .to_string()
+                .contains("-1")
+        );
+    }
+}

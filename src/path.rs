@@ -82,6 +82,7 @@ impl Point {
 
 /// Solves the path; `each(point, solution, network)` is called after every solve (to save
 /// models and rows as they come).
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     prep: &Prepared,
     cfg: &ProblemConfig,

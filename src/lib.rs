@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod bench;
 pub mod bench_relu;
+pub mod checkpoint;
 pub mod conic;
 pub mod data;
 pub mod decompose;

@@ -12,7 +12,9 @@ use crate::gates::{self, Patterns};
 use crate::mask::BitMask;
 use crate::model::{ModelMeta, Network};
 use crate::problem::{Task, TaskChoice};
-use crate::solver::{self, AlSettings, AlSolution, FistaParams, FistaSettings, Observer, Solution};
+use crate::solver::{
+    self, AlSettings, AlSolution, FistaParams, FistaSettings, FistaState, Observer, Solution,
+};
 use ndarray::{Array2, Axis};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -258,13 +260,15 @@ pub fn on_backend<J: Job>(
 struct Gated<'a> {
     params: &'a FistaParams,
     init: Option<&'a [f64]>,
+    resume: Option<&'a FistaState>,
     obs: &'a mut dyn Observer,
 }
 
 impl Job for Gated<'_> {
     type Out = Solution;
     fn run<B: Backend>(self, be: &B) -> Result<Solution> {
-        solver::solve(be, self.params, self.init, self.obs)
+        let smooth = solver::Smooth::gated();
+        solver::solve_resumable(be, self.params, self.init, self.resume, &smooth, self.obs)
     }
 }
 
@@ -294,6 +298,55 @@ impl Job for Approx<'_> {
     }
 }
 
+/// Solves the gated ReLU program, continuing the run `resume` when given.
+pub fn solve_resumable(
+    prep: &Prepared,
+    params: &FistaParams,
+    device: &Device,
+    precision: Precision,
+    init: Option<&[f64]>,
+    resume: Option<&FistaState>,
+    obs: &mut dyn Observer,
+) -> Result<Solution> {
+    let job = Gated {
+        params,
+        init,
+        resume,
+        obs,
+    };
+    on_backend(
+        &prep.x,
+        &prep.y,
+        &prep.patterns.mask,
+        device,
+        precision,
+        job,
+    )
+}
+
+/// What a checkpoint must match to be resumed: the data, the gates and the problem settings.
+pub fn fingerprint(
+    prep: &Prepared,
+    cfg: &ProblemConfig,
+    params: &FistaParams,
+) -> serde_json::Value {
+    let s = params.get();
+    serde_json::json!({
+        "data": prep.train.name,
+        "rows": prep.x.nrows(),
+        "features": prep.x.ncols(),
+        "outputs": prep.task.outputs(),
+        "gates_drawn": prep.gates.ncols(),
+        "gates_kept": prep.patterns.kept.len(),
+        "gate_kind": format!("{:?}", cfg.gate_kind),
+        "seed": cfg.seed,
+        "scaling": format!("{:?}", cfg.scaling),
+        "bias": cfg.bias,
+        "lambda": s.lambda,
+        "regularizer": format!("{:?}", s.regularizer),
+    })
+}
+
 /// Solves the gated ReLU program on `device` in the given precision.
 pub fn solve(
     prep: &Prepared,
@@ -303,15 +356,7 @@ pub fn solve(
     init: Option<&[f64]>,
     obs: &mut dyn Observer,
 ) -> Result<Solution> {
-    let job = Gated { params, init, obs };
-    on_backend(
-        &prep.x,
-        &prep.y,
-        &prep.patterns.mask,
-        device,
-        precision,
-        job,
-    )
+    solve_resumable(prep, params, device, precision, init, None, obs)
 }
 
 /// Solves the gated ReLU program on the CPU in the given precision.

@@ -403,3 +403,81 @@ fn feature_group_lasso_solution_satisfies_columnwise_kkt() {
     eprintln!("pruned {pruned:?}");
     assert!(pruned[1] > pruned[0] && pruned[1] < d, "{pruned:?}");
 }
+
+/// Keeps the checkpoints R-FISTA hands out.
+struct Keeper {
+    every: usize,
+    states: Vec<cvxnn::solver::FistaState>,
+}
+
+impl cvxnn::solver::Observer for Keeper {
+    fn observe(&mut self, _: &cvxnn::solver::IterInfo) {}
+    fn checkpoint_every(&self) -> Option<usize> {
+        Some(self.every)
+    }
+    fn checkpoint(&mut self, st: &cvxnn::solver::FistaState) -> cvxnn::Result<()> {
+        self.states.push(st.clone());
+        Ok(())
+    }
+}
+
+#[test]
+fn interrupted_and_resumed_run_ends_like_the_uninterrupted_one() {
+    use cvxnn::solver::{Smooth, solve_resumable};
+    let prob = problem(120, 6, 25, 3, 31);
+    let be = cpu64(&prob, CpuOptions::default());
+    let settings = |max_iters| {
+        FistaSettings {
+            lambda: 1e-3,
+            tol: 1e-12,
+            max_iters,
+            ..Default::default()
+        }
+        .check()
+        .unwrap()
+    };
+    let full = solve(&be, &settings(100_000), None, &mut Silent).unwrap();
+    assert_eq!(full.status, Status::Converged);
+    assert!(
+        full.iterations > 60,
+        "{} iterations: too few to interrupt",
+        full.iterations
+    );
+
+    // "Interrupted" after 50 iterations: the budget runs out, the last state is handed over.
+    let mut keep = Keeper {
+        every: 20,
+        states: vec![],
+    };
+    let part = solve(&be, &settings(50), None, &mut keep).unwrap();
+    assert_eq!((part.status, part.iterations), (Status::MaxIterations, 50));
+    let its: Vec<usize> = keep.states.iter().map(|s| s.iteration).collect();
+    assert_eq!(its, vec![20, 40, 50]);
+    let resumed = solve_resumable(
+        &be,
+        &settings(100_000),
+        None,
+        keep.states.last(),
+        &Smooth::gated(),
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(resumed.status, Status::Converged);
+    assert_eq!(resumed.iterations, full.iterations, "the count carries on");
+    assert!((resumed.objective - full.objective).abs() <= 1e-12 * full.objective);
+    assert!(rel_diff(&resumed.weights, &full.weights) < 1e-8);
+    // max_iters counts from the start of the original run.
+    let capped = solve_resumable(
+        &be,
+        &settings(55),
+        None,
+        keep.states.last(),
+        &Smooth::gated(),
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(
+        (capped.status, capped.iterations),
+        (Status::MaxIterations, 55)
+    );
+}

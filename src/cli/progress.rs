@@ -14,6 +14,8 @@ pub struct CliObserver {
     metrics_path: Option<PathBuf>,
     metrics: String,
     last: Option<IterInfo>,
+    /// Checkpoint file, interval and the run's fingerprint.
+    checkpoint: Option<(PathBuf, usize, serde_json::Value)>,
 }
 
 impl CliObserver {
@@ -40,7 +42,13 @@ impl CliObserver {
             metrics_path: metrics,
             metrics: String::new(),
             last: None,
+            checkpoint: None,
         })
+    }
+
+    /// Saves the solver state to `path` every `every` iterations and at the end.
+    pub fn set_checkpoints(&mut self, path: PathBuf, every: usize, fp: serde_json::Value) {
+        self.checkpoint = Some((path, every, fp));
     }
 
     pub fn line(&self, s: &str) {
@@ -108,6 +116,17 @@ impl CliObserver {
 impl Observer for CliObserver {
     fn wants_detail(&self, k: usize) -> bool {
         k % self.every == 0
+    }
+
+    fn checkpoint_every(&self) -> Option<usize> {
+        self.checkpoint.as_ref().map(|c| c.1)
+    }
+
+    fn checkpoint(&mut self, state: &cvxnn::solver::FistaState) -> cvxnn::Result<()> {
+        if let Some((path, _, fp)) = &self.checkpoint {
+            cvxnn::checkpoint::save(path, state, fp)?;
+        }
+        Ok(())
     }
 
     fn observe(&mut self, info: &IterInfo) {

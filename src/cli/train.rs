@@ -61,6 +61,17 @@ pub struct TrainArgs {
     /// squared subgradient norm <= --tol).
     #[arg(long, allow_hyphen_values = true, default_value_t = AlSettings::default().viol_tol)]
     viol_tol: f64,
+    /// Save the solver state (weights, momentum, step, iteration) to this file every
+    /// --checkpoint-every iterations and at the end, atomically (gated model).
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Checkpoint interval in iterations.
+    #[arg(long, default_value_t = 100)]
+    checkpoint_every: usize,
+    /// Continue the run saved in this checkpoint (same data, gates and settings; --max-iters
+    /// counts from the start of the original run).
+    #[arg(long)]
+    resume: Option<PathBuf>,
     /// Where to save the model (.safetensors; the metadata also goes to the same name with .json).
     #[arg(long, default_value = "cvxnn-model.safetensors")]
     out: PathBuf,
@@ -108,6 +119,18 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
             "--decompose",
             "decomposes a gated solution; --model relu already trains a ReLU network",
         ));
+    }
+    if (a.checkpoint.is_some() || a.resume.is_some()) && a.model == ModelKind::Relu {
+        return Err(Error::param(
+            "--checkpoint",
+            "checkpoints are for --model gated runs (the augmented Lagrangian has none yet)",
+        ));
+    }
+    if a.checkpoint_every == 0 {
+        return Err(Error::param("--checkpoint-every", "0 (must be >= 1)"));
+    }
+    if let Some(c) = &a.checkpoint {
+        check_writable(c, "--checkpoint")?;
     }
     if !(a.rho >= 0.0 && a.rho.is_finite()) {
         return Err(Error::param("--rho", format!("{} (must be >= 0)", a.rho)));
@@ -212,7 +235,31 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
         );
         (al.solution, net)
     } else {
-        let sol = train::solve(&prep, &params, &device, precision, None, &mut obs)?;
+        let fp = train::fingerprint(&prep, &cfg, &params);
+        let resume = match &a.resume {
+            Some(path) => {
+                let st = cvxnn::checkpoint::load(path, &fp)?;
+                obs.line(&format!(
+                    "resuming {} at iteration {}",
+                    path.display(),
+                    st.iteration
+                ));
+                Some(st)
+            }
+            None => None,
+        };
+        if let Some(path) = &a.checkpoint {
+            obs.set_checkpoints(path.clone(), a.checkpoint_every, fp);
+        }
+        let sol = train::solve_resumable(
+            &prep,
+            &params,
+            &device,
+            precision,
+            None,
+            resume.as_ref(),
+            &mut obs,
+        )?;
         obs.finish(&sol)?;
         match a.decompose {
             None => {

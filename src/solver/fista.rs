@@ -141,6 +141,20 @@ pub fn solve<B: Backend>(
     solve_smooth(be, params, init, &Smooth::gated(), obs)
 }
 
+/// Everything R-FISTA needs to continue a run where it stopped: the iterate U, the
+/// extrapolated point V (both on the host), the momentum t, the step, the iteration count and
+/// the initial objective (for the divergence test).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FistaState {
+    pub iteration: usize,
+    pub t: f64,
+    pub eta: f64,
+    pub f_init: f64,
+    pub failures: usize,
+    pub u: Vec<f64>,
+    pub v: Vec<f64>,
+}
+
 /// Minimises smooth(U) + lam R(U) from `init` (zeros when `None`).
 pub fn solve_smooth<B: Backend>(
     be: &B,
@@ -149,6 +163,31 @@ pub fn solve_smooth<B: Backend>(
     smooth: &Smooth<'_, B>,
     obs: &mut dyn Observer,
 ) -> Result<Solution> {
+    solve_resumable(be, params, init, None, smooth, obs)
+}
+
+/// Minimises smooth(U) + lam R(U) from `init`, or continues the run `resume` (whose iteration
+/// count carries on: `max_iters` counts from the start of the original run). When the
+/// observer asks for checkpoints, the state is handed to it every so many iterations and at
+/// the end.
+pub fn solve_resumable<B: Backend>(
+    be: &B,
+    params: &FistaParams,
+    init: Option<&[f64]>,
+    resume: Option<&FistaState>,
+    smooth: &Smooth<'_, B>,
+    obs: &mut dyn Observer,
+) -> Result<Solution> {
+    let init = resume.map(|st| st.u.as_slice()).or(init);
+    if let Some(st) = resume {
+        if st.v.len() != st.u.len() {
+            return Err(Error::shape(
+                "checkpoint V",
+                st.u.len().to_string(),
+                st.v.len().to_string(),
+            ));
+        }
+    }
     let s = params.get();
     let (reg, lam) = (s.regularizer, s.lambda);
     let dims = be.dims();
@@ -198,24 +237,35 @@ pub fn solve_smooth<B: Backend>(
 
     let mut loss = if data_loss { be.loss(&pu)? } else { 0.0 };
     let (mut pen, mut gnsq) = be.objective_terms(reg, lam, &u, &gu)?;
-    let f_init = loss + cpen + lam * pen;
+    let f_init = resume.map_or(loss + cpen + lam * pen, |st| st.f_init);
 
-    // Extrapolated point V, its predictions and gradient; start at U.
+    // Extrapolated point V, its predictions and gradient; start at U (or the saved V).
     let mut v = be.zeros(dims.weights())?;
-    be.copy(&u, &mut v)?;
     let mut pv = be.zeros(dims.preds())?;
-    be.copy(&pu, &mut pv)?;
     let mut gv = be.zeros(dims.weights())?;
-    be.copy(&gu, &mut gv)?;
+    match resume {
+        Some(st) => {
+            v = be.upload(&st.v)?;
+            if data_loss {
+                be.forward(&v, &mut pv)?;
+            }
+            grad_at(&v, &pv, &mut gv, gp.as_mut())?;
+        }
+        None => {
+            be.copy(&u, &mut v)?;
+            be.copy(&pu, &mut pv)?;
+            be.copy(&gu, &mut gv)?;
+        }
+    }
 
     let mut u_new = be.zeros(dims.weights())?;
     let mut pu_new = be.zeros(dims.preds())?;
     let mut diff = gu; // reused as scratch for U+ - V, U+ - U, then for the gradient at U+
 
-    let mut eta = s.step0;
-    let mut t = 1.0f64;
-    let mut failures = 0;
-    let mut iterations = 0;
+    let (mut eta, mut t, mut failures, mut iterations) = match resume {
+        Some(st) => (st.eta, st.t, st.failures, st.iteration),
+        None => (s.step0, 1.0f64, 0, 0),
+    };
 
     let info = |k: usize,
                 loss: f64,
@@ -244,8 +294,10 @@ pub fn solve_smooth<B: Backend>(
             None
         })
     };
-    let a0 = active(be, &u, obs.wants_detail(0))?;
-    obs.observe(&info(0, loss, cpen, pen, gnsq, eta, false, 0, a0));
+    if resume.is_none() {
+        let a0 = active(be, &u, obs.wants_detail(0))?;
+        obs.observe(&info(0, loss, cpen, pen, gnsq, eta, false, 0, a0));
+    }
 
     // One line-search trial at step eta: U+ = prox(V - eta grad), and
     // (smooth(U+), smooth(U+) - smooth(V) - <grad, U+ - V>, ||U+ - V||^2, penalty(U+)).
@@ -357,6 +409,21 @@ pub fn solve_smooth<B: Backend>(
         obs.observe(&info(
             iterations, loss, cpen, pen, gnsq, step_used, restart, tries, a,
         ));
+        if let Some(every) = obs.checkpoint_every() {
+            let last = status != Status::MaxIterations || iterations >= s.max_iters;
+            if last || iterations % every.max(1) == 0 {
+                let state = FistaState {
+                    iteration: iterations,
+                    t,
+                    eta,
+                    f_init,
+                    failures,
+                    u: be.download(&u)?,
+                    v: be.download(&v)?,
+                };
+                obs.checkpoint(&state)?;
+            }
+        }
     }
 
     Ok(Solution {

@@ -6,7 +6,9 @@ pub mod fista;
 pub mod observer;
 
 pub use al::{AlSettings, AlSolution, solve_al};
-pub use fista::{FistaParams, FistaSettings, Smooth, solve, solve_smooth};
+pub use fista::{
+    FistaParams, FistaSettings, FistaState, Smooth, solve, solve_resumable, solve_smooth,
+};
 pub use observer::{IterInfo, Observer};
 
 use serde::{Deserialize, Serialize};

@@ -21,6 +21,13 @@ pub trait Observer {
         false
     }
     fn observe(&mut self, info: &IterInfo);
+    /// Every how many iterations R-FISTA should hand its state to `checkpoint` (and at the end).
+    fn checkpoint_every(&self) -> Option<usize> {
+        None
+    }
+    fn checkpoint(&mut self, _state: &super::fista::FistaState) -> crate::error::Result<()> {
+        Ok(())
+    }
 }
 
 /// Keeps every iteration (tests, plots).

@@ -78,3 +78,72 @@ fn stopped_and_resumed_run_matches_the_uninterrupted_one() {
         "{err}"
     );
 }
+
+#[test]
+fn ctrl_c_saves_the_state_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.safetensors");
+    let child = Command::new(env!("CARGO_BIN_EXE_cvxnn"))
+        .args([
+            "train",
+            "--device",
+            "cpu",
+            "--gates",
+            "30",
+            "--tol",
+            "1e-30",
+            "--max-iters",
+            "10000000",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let res = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(130), "{err}");
+    let ck = dir.path().join("m.checkpoint.safetensors");
+    assert!(ck.exists() && !out.exists(), "{err}");
+    assert!(err.contains("--resume"), "{err}");
+    // The saved state resumes: two more iterations.
+    let at: u64 = err
+        .split("interrupted at iteration ")
+        .nth(1)
+        .and_then(|t| t.split(';').next())
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no iteration in: {err}"));
+    assert!(at > 0);
+    let budget = (at + 2).to_string();
+    let res = Command::new(env!("CARGO_BIN_EXE_cvxnn"))
+        .args([
+            "train",
+            "--device",
+            "cpu",
+            "--gates",
+            "30",
+            "--tol",
+            "1e-30",
+            "--no-save",
+            "--json",
+            "--quiet",
+        ])
+        .args(["--max-iters", &budget, "--resume"])
+        .arg(&ck)
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
+    assert_eq!(j["iterations"].as_u64(), Some(at + 2));
+}

@@ -253,6 +253,14 @@ impl DeviceArgs {
 }
 
 pub fn run(cli: Cli) -> cvxnn::Result<i32> {
+    // The first Ctrl-C asks the solver to stop after its iteration and save its state; if the
+    // handler cannot be installed, Ctrl-C keeps its default (immediate exit).
+    let _ = ctrlc::set_handler(|| {
+        if progress::INTERRUPTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupt: stopping after this iteration (Ctrl-C again to quit now)");
+    });
     match cli.cmd {
         Command::Train(a) => train::run(a),
         Command::Predict(a) => predict::run(a),

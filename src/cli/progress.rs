@@ -16,7 +16,14 @@ pub struct CliObserver {
     last: Option<IterInfo>,
     /// Checkpoint file, interval and the run's fingerprint.
     checkpoint: Option<(PathBuf, usize, serde_json::Value)>,
+    /// Where an interrupted run saves its state when no --checkpoint was given.
+    interrupt_file: Option<(PathBuf, serde_json::Value)>,
+    /// The checkpoint file written last.
+    pub saved: Option<PathBuf>,
 }
+
+/// Set by the Ctrl-C handler; polled by the solver through the observer.
+pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 impl CliObserver {
     pub fn new(
@@ -43,12 +50,19 @@ impl CliObserver {
             metrics: String::new(),
             last: None,
             checkpoint: None,
+            interrupt_file: None,
+            saved: None,
         })
     }
 
     /// Saves the solver state to `path` every `every` iterations and at the end.
     pub fn set_checkpoints(&mut self, path: PathBuf, every: usize, fp: serde_json::Value) {
         self.checkpoint = Some((path, every, fp));
+    }
+
+    /// Where to save the state on Ctrl-C when there is no --checkpoint file.
+    pub fn set_interrupt_file(&mut self, path: PathBuf, fp: serde_json::Value) {
+        self.interrupt_file = Some((path, fp));
     }
 
     pub fn line(&self, s: &str) {
@@ -123,10 +137,20 @@ impl Observer for CliObserver {
     }
 
     fn checkpoint(&mut self, state: &cvxnn::solver::FistaState) -> cvxnn::Result<()> {
-        if let Some((path, _, fp)) = &self.checkpoint {
-            cvxnn::checkpoint::save(path, state, fp)?;
+        let target = match (&self.checkpoint, &self.interrupt_file) {
+            (Some((path, _, fp)), _) => Some((path.clone(), fp)),
+            (None, Some((path, fp))) => Some((path.clone(), fp)),
+            _ => None,
+        };
+        if let Some((path, fp)) = target {
+            cvxnn::checkpoint::save(&path, state, fp)?;
+            self.saved = Some(path);
         }
         Ok(())
+    }
+
+    fn should_stop(&self) -> bool {
+        INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn observe(&mut self, info: &IterInfo) {

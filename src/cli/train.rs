@@ -92,6 +92,11 @@ pub struct TrainArgs {
     quiet: bool,
 }
 
+/// Where Ctrl-C saves the state of a run without --checkpoint: beside the model file.
+fn interrupt_path(out: &std::path::Path) -> PathBuf {
+    out.with_extension("checkpoint.safetensors")
+}
+
 pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
     // Every check that can fail on user input happens before any work or any output file.
     let params = a.solver.params()?;
@@ -221,6 +226,12 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
     let (sol, net): (Solution, _) = if relu {
         let al = train::solve_relu(&prep, &al_settings, &device, precision, None, &mut obs)?;
         obs.finish(&al.solution)?;
+        if al.solution.status == cvxnn::solver::Status::Interrupted {
+            eprintln!(
+                "interrupted; the augmented Lagrangian keeps no checkpoints yet: nothing saved"
+            );
+            return Ok(130);
+        }
         violation = Some(al.viol_max);
         outer = Some(al.outer);
         let mut meta = train::meta(&prep, &cfg, &params, &al.solution);
@@ -248,8 +259,9 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
             }
             None => None,
         };
-        if let Some(path) = &a.checkpoint {
-            obs.set_checkpoints(path.clone(), a.checkpoint_every, fp);
+        match &a.checkpoint {
+            Some(path) => obs.set_checkpoints(path.clone(), a.checkpoint_every, fp),
+            None => obs.set_interrupt_file(interrupt_path(&a.out), fp),
         }
         let sol = train::solve_resumable(
             &prep,
@@ -261,6 +273,17 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
             &mut obs,
         )?;
         obs.finish(&sol)?;
+        if sol.status == cvxnn::solver::Status::Interrupted {
+            let at = obs
+                .saved
+                .as_ref()
+                .map_or("<nowhere>".to_string(), |p| p.display().to_string());
+            eprintln!(
+                "interrupted at iteration {}; state saved to {at}; continue with --resume {at} (no model was saved)",
+                sol.iterations
+            );
+            return Ok(130);
+        }
         match a.decompose {
             None => {
                 let net = train::network(&prep, &cfg, &params, &sol);

@@ -181,8 +181,8 @@ pub fn solve_al<B: Backend>(
             sol.grad_norm_sq
         );
 
-        let status = if sol.status == Status::Diverged {
-            Some(Status::Diverged)
+        let status = if matches!(sol.status, Status::Diverged | Status::Interrupted) {
+            Some(sol.status)
         } else if terms.viol_sq <= settings.viol_tol && sol.grad_norm_sq <= fs.tol {
             Some(Status::Converged)
         } else if outer >= settings.max_outer || total >= fs.max_iters {

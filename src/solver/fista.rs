@@ -409,20 +409,26 @@ pub fn solve_resumable<B: Backend>(
         obs.observe(&info(
             iterations, loss, cpen, pen, gnsq, step_used, restart, tries, a,
         ));
-        if let Some(every) = obs.checkpoint_every() {
-            let last = status != Status::MaxIterations || iterations >= s.max_iters;
-            if last || iterations % every.max(1) == 0 {
-                let state = FistaState {
-                    iteration: iterations,
-                    t,
-                    eta,
-                    f_init,
-                    failures,
-                    u: be.download(&u)?,
-                    v: be.download(&v)?,
-                };
-                obs.checkpoint(&state)?;
-            }
+        let stop = obs.should_stop();
+        let due = obs.checkpoint_every().is_some_and(|every| {
+            status != Status::MaxIterations
+                || iterations >= s.max_iters
+                || iterations % every.max(1) == 0
+        });
+        if due || stop {
+            let state = FistaState {
+                iteration: iterations,
+                t,
+                eta,
+                f_init,
+                failures,
+                u: be.download(&u)?,
+                v: be.download(&v)?,
+            };
+            obs.checkpoint(&state)?;
+        }
+        if stop && status == Status::MaxIterations {
+            status = Status::Interrupted;
         }
     }
 

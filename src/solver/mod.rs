@@ -22,6 +22,8 @@ pub enum Status {
     MaxIterations,
     /// The objective grew past 1000x its initial value.
     Diverged,
+    /// The observer asked to stop (Ctrl-C); the state was handed to it first.
+    Interrupted,
 }
 
 impl std::fmt::Display for Status {
@@ -30,6 +32,7 @@ impl std::fmt::Display for Status {
             Status::Converged => "Converged",
             Status::MaxIterations => "MaxIterations",
             Status::Diverged => "Diverged",
+            Status::Interrupted => "Interrupted",
         })
     }
 }

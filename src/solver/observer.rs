@@ -28,6 +28,11 @@ pub trait Observer {
     fn checkpoint(&mut self, _state: &super::fista::FistaState) -> crate::error::Result<()> {
         Ok(())
     }
+    /// Polled after every iteration: true stops the solve with status `Interrupted`, after its
+    /// state went to `checkpoint`.
+    fn should_stop(&self) -> bool {
+        false
+    }
 }
 
 /// Keeps every iteration (tests, plots).

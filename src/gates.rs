@@ -133,6 +133,38 @@ pub fn draw(
     Ok(g)
 }
 
+/// Sets each gate's entry in the ones column `bias_col` so that the gate is active on
+/// `fraction` of the rows of `x` (the midpoint between the order statistics on either side of
+/// the cut, so exactly round(fraction n) rows when x . g has no ties).
+pub fn quantile_offsets(
+    x: &Array2<f64>,
+    g: &mut Array2<f64>,
+    bias_col: usize,
+    fraction: f64,
+) -> Result<()> {
+    if !(fraction > 0.0 && fraction <= 1.0) {
+        return Err(Error::param(
+            "--gate-active",
+            format!("{fraction} (the fraction of active rows must be in (0, 1])"),
+        ));
+    }
+    let n = x.nrows();
+    let m = ((fraction * n as f64).round() as usize).clamp(1, n);
+    g.row_mut(bias_col).fill(0.0);
+    let z = x.dot(g);
+    for (i, col) in z.axis_iter(Axis(1)).enumerate() {
+        let mut v = col.to_vec();
+        v.sort_by(|a, b| a.total_cmp(b));
+        let cut = if m == n {
+            v[0] - 1.0
+        } else {
+            0.5 * (v[n - m - 1] + v[n - m])
+        };
+        g[[bias_col, i]] = -cut;
+    }
+    Ok(())
+}
+
 /// Gates from a `.npy` file of shape d x p (float32 or float64).
 pub fn load_npy(path: &Path, d: usize) -> Result<Array2<f64>> {
     let a = npy::read_npy_file(path)?;
@@ -264,6 +296,25 @@ mod tests {
             seen[r0 * (w - k + 1) + c0] = true;
         }
         assert!(seen.iter().all(|&s| s), "every valid position is drawn");
+    }
+
+    #[test]
+    fn quantile_offsets_activate_the_asked_fraction() {
+        let mut r = Rng::new(3);
+        let (n, d) = (101, 4);
+        let mut x = Array2::from_shape_simple_fn((n, d + 1), || r.normal());
+        x.column_mut(d).fill(1.0);
+        let mut g = gaussian(d + 1, 20, 4);
+        for f in [0.1, 0.5, 0.93, 1.0] {
+            quantile_offsets(&x, &mut g, d, f).unwrap();
+            let m = patterns(&x, &g);
+            let want = ((f * n as f64).round() as usize).max(1);
+            for i in 0..20 {
+                let on = (0..n).filter(|&row| m.get(row, i)).count();
+                assert_eq!(on, want, "fraction {f}, gate {i}");
+            }
+        }
+        assert!(quantile_offsets(&x, &mut g, d, 0.0).is_err());
     }
 
     #[test]

@@ -108,6 +108,8 @@ pub struct ProblemConfig {
     pub gates: usize,
     pub gates_file: Option<PathBuf>,
     pub gate_kind: gates::GateKind,
+    /// Offsets making each gate active on this fraction of the training rows (needs `bias`).
+    pub gate_active: Option<f64>,
     pub scaling: Scaling,
     pub bias: bool,
     pub seed: u64,
@@ -124,6 +126,7 @@ impl Default for ProblemConfig {
             gates: 200,
             gates_file: None,
             gate_kind: gates::GateKind::Dense,
+            gate_active: None,
             scaling: Scaling::Unitize,
             bias: false,
             seed: 0,
@@ -193,10 +196,19 @@ pub fn prepare_on(cfg: &ProblemConfig, device: &Device) -> Result<Prepared> {
     let y = task.targets(&train)?;
     let pre = Preprocess::fit(&train.x, cfg.scaling, cfg.bias);
     let x = pre.apply(&train.x);
-    let gates = match &cfg.gates_file {
+    let mut gates = match &cfg.gates_file {
         Some(path) => gates::load_npy(path, x.ncols())?,
         None => gates::draw(&cfg.gate_kind, train.d(), x.ncols(), cfg.gates, cfg.seed)?,
     };
+    if let Some(f) = cfg.gate_active {
+        if !cfg.bias {
+            return Err(Error::param(
+                "--gate-bias",
+                "quantile offsets need --bias (the ones column carries them)",
+            ));
+        }
+        gates::quantile_offsets(&x, &mut gates, x.ncols() - 1, f)?;
+    }
     let patterns = match device {
         Device::Gpu(..) if x.ncols() > crate::backend::wgpu::MAX_STEPS => {
             gates::unique_patterns(&x, &gates)
@@ -339,6 +351,7 @@ pub fn fingerprint(
         "gates_drawn": prep.gates.ncols(),
         "gates_kept": prep.patterns.kept.len(),
         "gate_kind": format!("{:?}", cfg.gate_kind),
+        "gate_active": cfg.gate_active,
         "seed": cfg.seed,
         "scaling": format!("{:?}", cfg.scaling),
         "bias": cfg.bias,

@@ -128,6 +128,13 @@ pub struct ProblemArgs {
     /// Patch side of conv gates.
     #[arg(long, default_value_t = 3)]
     patch: usize,
+    /// Gate offsets: none, or quantile (each gate active on --gate-active of the training rows;
+    /// needs --bias, whose ones column carries the offsets).
+    #[arg(long, value_enum, default_value = "none")]
+    gate_bias: GateBias,
+    /// Fraction of training rows each gate is active on, with --gate-bias quantile.
+    #[arg(long, allow_hyphen_values = true, default_value_t = 0.5)]
+    gate_active: f64,
     /// Standardize columns (zero mean, unit variance) instead of dividing by their L2 norms.
     #[arg(long, conflicts_with = "no_unitize")]
     standardize: bool,
@@ -140,6 +147,12 @@ pub struct ProblemArgs {
     /// Seed for the gates and the train/test split.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GateBias {
+    None,
+    Quantile,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -212,6 +225,7 @@ impl ProblemArgs {
             bias: self.bias,
             seed: self.seed,
             gate_kind: self.gate_kind()?,
+            gate_active: (self.gate_bias == GateBias::Quantile).then_some(self.gate_active),
         })
     }
 }

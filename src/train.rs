@@ -320,6 +320,7 @@ pub fn solve_resumable(
     resume: Option<&FistaState>,
     obs: &mut dyn Observer,
 ) -> Result<Solution> {
+    gated_memory(prep, device, precision).check()?;
     let job = Gated {
         params,
         init,
@@ -450,14 +451,16 @@ pub fn decompose(
     }
 }
 
-/// Memory the augmented Lagrangian needs beyond the gated solve: the multipliers, one number
-/// per constraint (2 c p n), and on a GPU one coefficient block of the same size for the
-/// penalty's gradient, in the solve's precision.
+/// What a solve is about to allocate (the data are loaded and the patterns computed by then):
+/// the backend's copies of X, Y and the masks, the solver's vectors and, for the ReLU program,
+/// the multipliers; checked against the memory available where they go.
 #[derive(Debug, Clone)]
 pub struct MemoryPlan {
     pub items: Vec<(String, u64)>,
     pub available: Option<u64>,
     pub place: String,
+    /// What to change when it does not fit.
+    pub hint: &'static str,
 }
 
 impl MemoryPlan {
@@ -488,39 +491,83 @@ impl MemoryPlan {
         match self.available {
             Some(a) if self.total() > a => Err(Error::param(
                 "--gates",
-                format!(
-                    "the ReLU program does not fit: {}; use fewer gates or rows, or --model gated with --decompose",
-                    self.describe()
-                ),
+                format!("the solve does not fit: {}; {}", self.describe(), self.hint),
             )),
             _ => Ok(()),
         }
     }
 }
 
-/// The memory plan of an augmented Lagrangian solve of `prep` on `device`.
+fn word(precision: Precision) -> u64 {
+    match precision {
+        Precision::F32 => 4,
+        Precision::F64 => 8,
+    }
+}
+
+/// Host memory the run may still use: `CVXNN_MEMORY_LIMIT_MB` when set (a cap the user
+/// chooses), else MemAvailable. GPUs do not report theirs through wgpu: no check there (an
+/// allocation the device refuses is still a clear error).
+fn host_budget() -> Option<u64> {
+    match std::env::var("CVXNN_MEMORY_LIMIT_MB") {
+        Ok(v) => v.trim().parse::<u64>().ok().map(|mb| mb * 1_000_000),
+        Err(_) => available_ram(),
+    }
+}
+
+/// The memory plan of a gated R-FISTA solve of `prep` on `device`.
+pub fn gated_memory(prep: &Prepared, device: &Device, precision: Precision) -> MemoryPlan {
+    let (n, d) = prep.x.dim();
+    let (c, p) = (prep.task.outputs(), prep.patterns.kept.len());
+    let w = word(precision);
+    let items = vec![
+        ("data (X, Y)".to_string(), (n * (d + c)) as u64 * w),
+        ("masks".to_string(), (n * p.div_ceil(64) * 8) as u64),
+        (
+            "weights and solver state (7 weight + 4 prediction vectors)".to_string(),
+            (7 * c * p * d + 4 * n * c) as u64 * w,
+        ),
+    ];
+    let (available, place) = match device {
+        Device::Cpu(_) => (host_budget(), "host".to_string()),
+        Device::Gpu(ctx, _) => (None, ctx.describe()),
+    };
+    MemoryPlan {
+        items,
+        available,
+        place,
+        hint: "use fewer gates or rows, or --precision f32",
+    }
+}
+
+/// The memory plan of an augmented Lagrangian solve of `prep` on `device`: the multipliers are
+/// one number per constraint (2 c p n), plus on a GPU one coefficient block of the same size
+/// for the penalty's gradient, in the solve's precision.
 pub fn relu_memory(prep: &Prepared, device: &Device, precision: Precision) -> MemoryPlan {
     let (n, d) = prep.x.dim();
     let (c, p) = (prep.task.outputs(), prep.patterns.kept.len());
-    let word = match precision {
-        Precision::F32 => 4u64,
-        Precision::F64 => 8,
-    };
+    let w = word(precision);
     let cons = (2 * c * p * n) as u64;
-    let weights = (2 * c * p * d) as u64 * word;
+    let weights = (2 * c * p * d) as u64 * w;
     let mut items = vec![
-        ("data".to_string(), (n * (d + c)) as u64 * word),
+        ("data (X, Y)".to_string(), (n * (d + c)) as u64 * w),
         ("masks".to_string(), (n * (2 * p).div_ceil(64) * 8) as u64),
-        ("multipliers".to_string(), cons * word),
+        ("multipliers".to_string(), cons * w),
         (
             "weights and solver state (10 copies)".to_string(),
             10 * weights,
         ),
     ];
     let (available, place) = match device {
-        Device::Cpu(_) => (available_ram(), "host".to_string()),
+        Device::Cpu(_) => {
+            items.push((
+                "constraint block (2 per thread)".to_string(),
+                (2 * 1024 * 2 * c * p * 8) as u64,
+            ));
+            (host_budget(), "host".to_string())
+        }
         Device::Gpu(ctx, _) => {
-            items.push(("penalty coefficients".to_string(), cons * word));
+            items.push(("penalty coefficients".to_string(), cons * w));
             (None, ctx.describe())
         }
     };
@@ -528,6 +575,7 @@ pub fn relu_memory(prep: &Prepared, device: &Device, precision: Precision) -> Me
         items,
         available,
         place,
+        hint: "use fewer gates or rows, or --model gated with --decompose",
     }
 }
 

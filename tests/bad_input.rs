@@ -172,3 +172,24 @@ fn bad_inputs_give_clear_errors_and_exit_2() {
         d,
     );
 }
+
+#[test]
+fn a_solve_that_does_not_fit_is_refused_with_the_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.safetensors");
+    for model in ["gated", "relu"] {
+        let res = Command::new(env!("CARGO_BIN_EXE_cvxnn"))
+            .args(["train", "--device", "cpu", "--model", model, "--out"])
+            .arg(&out)
+            .env("CVXNN_MEMORY_LIMIT_MB", "2")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert_eq!(res.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("does not fit") && err.contains("2.0 MB available"),
+            "{err}"
+        );
+        assert!(!out.exists());
+    }
+}

@@ -216,9 +216,13 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
         a.solver.tol,
         a.solver.max_iters
     ));
-    if relu {
-        obs.line(&train::relu_memory(&prep, &device, precision).describe());
-    }
+    let plan = if relu {
+        train::relu_memory(&prep, &device, precision)
+    } else {
+        train::gated_memory(&prep, &device, precision)
+    };
+    obs.line(&plan.describe());
+    plan.check()?;
     obs.header();
     let mut violation: Option<f64> = None;
     let mut outer: Option<usize> = None;

@@ -18,6 +18,7 @@ pub mod io;
 pub mod mask;
 pub mod model;
 pub mod path;
+pub mod plot;
 pub mod problem;
 pub mod real;
 pub mod regularizer;

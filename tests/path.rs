@@ -86,13 +86,18 @@ fn cli_path_writes_csv_and_models() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], path::Point::CSV_HEADER);
     assert_eq!(lines.len(), 4);
+    let svg = std::fs::read_to_string(out.join("path.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.matches("<polyline").count() == 4,
+        "{svg}"
+    );
     let lams: Vec<f64> = lines[1..]
         .iter()
         .map(|l| l.split(',').next().unwrap().parse().unwrap())
         .collect();
     assert_eq!(lams, vec![1e-3, 1e-4, 1e-5]);
     for l in &lams {
-        let model = out.join(format!("model-lam-{l:e}.safetensors"));
+        let model = out.join(format!("model-lam-{l:.4e}.safetensors"));
         let net = cvxnn::model::Network::load(&model).unwrap();
         assert!((net.meta.lambda - l).abs() < 1e-18);
     }

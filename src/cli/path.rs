@@ -102,15 +102,48 @@ pub fn run(a: PathArgs) -> cvxnn::Result<i32> {
             csv.push_str(&pt.csv_row());
             csv.push('\n');
             if let Some(dir) = &a.out_dir {
-                net.save(&dir.join(format!("model-lam-{:e}.safetensors", pt.lambda)))?;
+                net.save(&dir.join(format!("model-lam-{:.4e}.safetensors", pt.lambda)))?;
                 // Rewritten after every solve, so an interrupted path keeps what it finished.
                 write_atomic(&dir.join("path.csv"), csv.as_bytes())?;
             }
             Ok(())
         },
     )?;
+    if let Some(dir) = &a.out_dir {
+        write_atomic(&dir.join("path.svg"), path_chart(&points).as_bytes())?;
+    }
     let total: f64 = points.iter().map(|p| p.time_s).sum();
     let iters: usize = points.iter().map(|p| p.iterations).sum();
     eprintln!("path: {iters} iterations, {total:.2} s of solves");
     Ok(0)
+}
+
+/// Accuracy (or MSE) and active neurons against lam, log axis.
+fn path_chart(points: &[Point]) -> String {
+    use cvxnn::plot::{Chart, Panel, Series, svg};
+    let xs: Vec<f64> = points.iter().map(|p| p.lambda).collect();
+    let series = |name: &str, f: &dyn Fn(&Point) -> Option<f64>| Series {
+        name: name.into(),
+        xs: xs.clone(),
+        ys: points.iter().map(|p| f(p).unwrap_or(f64::NAN)).collect(),
+    };
+    svg(&Chart {
+        x_label: "lambda".into(),
+        log_x: true,
+        panels: vec![
+            Panel {
+                title: "score".into(),
+                y_label: "accuracy (classification) / MSE".into(),
+                series: vec![series("train", &|p| p.train), series("test", &|p| p.test)],
+            },
+            Panel {
+                title: "sparsity".into(),
+                y_label: "count".into(),
+                series: vec![
+                    series("active neurons", &|p| Some(p.active_neurons as f64)),
+                    series("active features", &|p| Some(p.active_features as f64)),
+                ],
+            },
+        ],
+    })
 }

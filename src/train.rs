@@ -541,8 +541,8 @@ pub fn gated_memory(prep: &Prepared, device: &Device, precision: Precision) -> M
 }
 
 /// The memory plan of an augmented Lagrangian solve of `prep` on `device`: the multipliers are
-/// one number per constraint (2 c p n), plus on a GPU one coefficient block of the same size
-/// for the penalty's gradient, in the solve's precision.
+/// one number per constraint (2 c p n), plus on a GPU two scratch blocks of the same size for
+/// the constraint products, in the solve's precision.
 pub fn relu_memory(prep: &Prepared, device: &Device, precision: Precision) -> MemoryPlan {
     let (n, d) = prep.x.dim();
     let (c, p) = (prep.task.outputs(), prep.patterns.kept.len());
@@ -567,7 +567,8 @@ pub fn relu_memory(prep: &Prepared, device: &Device, precision: Precision) -> Me
             (host_budget(), "host".to_string())
         }
         Device::Gpu(ctx, _) => {
-            items.push(("penalty coefficients".to_string(), cons * w));
+            // The line-search trial holds X V and X (U+ - V) at once.
+            items.push(("constraint products (2 blocks)".to_string(), 2 * cons * w));
             (None, ctx.describe())
         }
     };

@@ -4,20 +4,13 @@
 
 use std::process::Command;
 
+/// The small digits problem every run here trains.
+const BASE: [&str; 5] = ["train", "--device", "cpu", "--gates", "30"];
+
 fn train(args: &[&str]) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_cvxnn"))
-        .args([
-            "train",
-            "--device",
-            "cpu",
-            "--gates",
-            "30",
-            "--tol",
-            "1e-10",
-            "--no-save",
-            "--json",
-            "--quiet",
-        ])
+        .args(BASE)
+        .args(["--tol", "1e-10", "--no-save", "--json", "--quiet"])
         .args(args)
         .output()
         .unwrap();
@@ -57,18 +50,8 @@ fn stopped_and_resumed_run_matches_the_uninterrupted_one() {
 
     // Another lambda is another run.
     let out = Command::new(env!("CARGO_BIN_EXE_cvxnn"))
-        .args([
-            "train",
-            "--device",
-            "cpu",
-            "--gates",
-            "30",
-            "--no-save",
-            "--lambda",
-            "1e-4",
-            "--resume",
-            ck,
-        ])
+        .args(BASE)
+        .args(["--no-save", "--lambda", "1e-4", "--resume", ck])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -84,12 +67,8 @@ fn ctrl_c_saves_the_state_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("m.safetensors");
     let child = Command::new(env!("CARGO_BIN_EXE_cvxnn"))
+        .args(BASE)
         .args([
-            "train",
-            "--device",
-            "cpu",
-            "--gates",
-            "30",
             "--tol",
             "1e-30",
             "--max-iters",
@@ -123,18 +102,8 @@ fn ctrl_c_saves_the_state_and_exits_130() {
     assert!(at > 0);
     let budget = (at + 2).to_string();
     let res = Command::new(env!("CARGO_BIN_EXE_cvxnn"))
-        .args([
-            "train",
-            "--device",
-            "cpu",
-            "--gates",
-            "30",
-            "--tol",
-            "1e-30",
-            "--no-save",
-            "--json",
-            "--quiet",
-        ])
+        .args(BASE)
+        .args(["--tol", "1e-30", "--no-save", "--json", "--quiet"])
         .args(["--max-iters", &budget, "--resume"])
         .arg(&ck)
         .output()

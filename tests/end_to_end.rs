@@ -23,18 +23,21 @@ fn convex_predictions(x: &Array2<f64>, g: &Array2<f64>, u: &[f64], c: usize) -> 
     common::backend_forward(&be, u)
 }
 
+/// Shape and values of an F64 tensor of a safetensors file.
+fn read_f64(st: &SafeTensors, name: &str) -> (Vec<usize>, Vec<f64>) {
+    let t = st.tensor(name).unwrap();
+    let v = t
+        .data()
+        .chunks_exact(8)
+        .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    (t.shape().to_vec(), v)
+}
+
 /// The network computed from the file's tensors alone, with plain loops.
 fn forward_from_file(bytes: &[u8], x: &Array2<f64>) -> Vec<f64> {
     let st = SafeTensors::deserialize(bytes).unwrap();
-    let read = |name: &str| -> (Vec<usize>, Vec<f64>) {
-        let t = st.tensor(name).unwrap();
-        let v = t
-            .data()
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
-            .collect();
-        (t.shape().to_vec(), v)
-    };
+    let read = |name: &str| read_f64(&st, name);
     let (gs, gates) = read("gates");
     let (_, w1) = read("w1");
     let (w2s, w2) = read("w2");
@@ -268,15 +271,7 @@ fn relu_from_file(bytes: &[u8], x: &Array2<f64>) -> Vec<f64> {
     let mut names: Vec<String> = st.names().into_iter().map(str::to_string).collect();
     names.sort();
     assert_eq!(names, ["0.bias", "0.weight", "2.bias", "2.weight"]);
-    let read = |name: &str| -> (Vec<usize>, Vec<f64>) {
-        let t = st.tensor(name).unwrap();
-        let v = t
-            .data()
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
-            .collect();
-        (t.shape().to_vec(), v)
-    };
+    let read = |name: &str| read_f64(&st, name);
     let (s0, w0) = read("0.weight");
     let (_, b0) = read("0.bias");
     let (s2, w2) = read("2.weight");

@@ -35,6 +35,10 @@ pub enum Error {
     NoAdapter(String),
     #[error("model file {path}: {msg}")]
     Model { path: PathBuf, msg: String },
+    #[error("plot: {0}")]
+    Plot(String),
+    #[error("download {url}: {msg}")]
+    Network { url: String, msg: String },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

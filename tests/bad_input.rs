@@ -141,6 +141,14 @@ fn bad_inputs_give_clear_errors_and_exit_2() {
         (vec!["--model", "relu", "--delta0", "0"], vec!["--delta0"]),
         (vec!["--solver", "al"], vec!["--solver", "--model relu"]),
         (
+            vec!["--plot", "trace.txt"],
+            vec!["--plot", "trace.txt", ".png or .svg"],
+        ),
+        (
+            vec!["--plot", "/no/such/dir/t.png"],
+            vec!["--plot", "/no/such/dir"],
+        ),
+        (
             vec!["--data", &big, "--decompose", "exact"],
             vec!["--decompose", "4000 x 60", "approx"],
         ),

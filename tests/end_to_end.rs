@@ -185,6 +185,45 @@ fn cli_train_then_predict_matches_in_memory_model() {
     assert!((test_acc - train::score(&net, &prep).unwrap().test.unwrap()).abs() < 1e-12);
 }
 
+#[test]
+fn train_plot_traces_every_iteration_as_svg_and_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = env!("CARGO_BIN_EXE_cvxnn");
+    for name in ["trace.svg", "trace.png"] {
+        let file = dir.path().join(name);
+        let out = Command::new(exe)
+            .args(["train", "--json", "--quiet", "--no-save", "--device", "cpu"])
+            .args(["--gates", "10", "--max-iters", "30", "--plot"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let iters = summary["iterations"].as_u64().unwrap() as usize;
+        if name.ends_with(".svg") {
+            // Four panels, one trace each; iterations 0..=k are all drawn.
+            let svg = std::fs::read_to_string(&file).unwrap();
+            let traces: Vec<&str> = svg
+                .split("<polyline points=\"")
+                .skip(1)
+                .filter(|p| p.contains("stroke=\"#1f77b4\""))
+                .collect();
+            assert_eq!(traces.len(), 4, "{svg}");
+            for t in traces {
+                let pts = t.split('"').next().unwrap().split(' ').count();
+                assert_eq!(pts, iters + 1);
+            }
+        } else {
+            let png = tiny_skia::Pixmap::load_png(&file).unwrap();
+            assert_eq!((png.width(), png.height()), (1680, 1200));
+        }
+    }
+}
+
 /// Writes a CSV of generated data (label last) and trains on it through the pipeline; the
 /// network must reproduce the convex model's predictions on raw inputs, offsets included.
 fn train_csv(

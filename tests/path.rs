@@ -88,9 +88,11 @@ fn cli_path_writes_csv_and_models() {
     assert_eq!(lines.len(), 4);
     let svg = std::fs::read_to_string(out.join("path.svg")).unwrap();
     assert!(
-        svg.starts_with("<svg") && svg.matches("<polyline").count() == 4,
+        svg.starts_with("<svg") && svg.matches("stroke-width=\"2\"").count() == 4,
         "{svg}"
     );
+    let png = tiny_skia::Pixmap::load_png(out.join("path.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (1680, 600));
     let lams: Vec<f64> = lines[1..]
         .iter()
         .map(|l| l.split(',').next().unwrap().parse().unwrap())

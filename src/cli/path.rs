@@ -110,7 +110,9 @@ pub fn run(a: PathArgs) -> cvxnn::Result<i32> {
         },
     )?;
     if let Some(dir) = &a.out_dir {
-        write_atomic(&dir.join("path.svg"), path_chart(&points).as_bytes())?;
+        let chart = path_chart(&points);
+        write_atomic(&dir.join("path.svg"), cvxnn::plot::svg(&chart).as_bytes())?;
+        write_atomic(&dir.join("path.png"), &cvxnn::plot::png(&chart)?)?;
     }
     let total: f64 = points.iter().map(|p| p.time_s).sum();
     let iters: usize = points.iter().map(|p| p.iterations).sum();
@@ -119,31 +121,36 @@ pub fn run(a: PathArgs) -> cvxnn::Result<i32> {
 }
 
 /// Accuracy (or MSE) and active neurons against lam, log axis.
-fn path_chart(points: &[Point]) -> String {
-    use cvxnn::plot::{Chart, Panel, Series, svg};
+fn path_chart(points: &[Point]) -> cvxnn::plot::Chart {
+    use cvxnn::plot::{Chart, Panel, Series};
     let xs: Vec<f64> = points.iter().map(|p| p.lambda).collect();
     let series = |name: &str, f: &dyn Fn(&Point) -> Option<f64>| Series {
         name: name.into(),
         xs: xs.clone(),
         ys: points.iter().map(|p| f(p).unwrap_or(f64::NAN)).collect(),
     };
-    svg(&Chart {
-        x_label: "lambda".into(),
-        log_x: true,
+    Chart {
+        columns: 2,
         panels: vec![
             Panel {
                 title: "score".into(),
+                x_label: "lambda".into(),
                 y_label: "accuracy (classification) / MSE".into(),
+                log_x: true,
+                log_y: false,
                 series: vec![series("train", &|p| p.train), series("test", &|p| p.test)],
             },
             Panel {
                 title: "sparsity".into(),
+                x_label: "lambda".into(),
                 y_label: "count".into(),
+                log_x: true,
+                log_y: false,
                 series: vec![
                     series("active neurons", &|p| Some(p.active_neurons as f64)),
                     series("active features", &|p| Some(p.active_features as f64)),
                 ],
             },
         ],
-    })
+    }
 }

@@ -20,6 +20,8 @@ pub struct CliObserver {
     interrupt_file: Option<(PathBuf, serde_json::Value)>,
     /// The checkpoint file written last.
     pub saved: Option<PathBuf>,
+    /// --plot: the file, and (iteration, seconds, objective, squared subgradient norm) per iteration.
+    plot: Option<(PathBuf, Vec<[f64; 4]>)>,
 }
 
 /// Set by the Ctrl-C handler; polled by the solver through the observer.
@@ -52,6 +54,7 @@ impl CliObserver {
             checkpoint: None,
             interrupt_file: None,
             saved: None,
+            plot: None,
         })
     }
 
@@ -63,6 +66,11 @@ impl CliObserver {
     /// Where to save the state on Ctrl-C when there is no --checkpoint file.
     pub fn set_interrupt_file(&mut self, path: PathBuf, fp: serde_json::Value) {
         self.interrupt_file = Some((path, fp));
+    }
+
+    /// Records every iteration and draws the trace to `path` (.png or .svg) in `finish`.
+    pub fn set_plot(&mut self, path: PathBuf) {
+        self.plot = Some((path, Vec::new()));
     }
 
     pub fn line(&self, s: &str) {
@@ -123,6 +131,17 @@ impl CliObserver {
         if let Some(p) = &self.metrics_path {
             write_atomic(p, self.metrics.as_bytes())?;
         }
+        if let Some((path, trace)) = &self.plot {
+            let chart = trace_chart(trace);
+            if path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("svg"))
+            {
+                write_atomic(path, cvxnn::plot::svg(&chart).as_bytes())?;
+            } else {
+                write_atomic(path, &cvxnn::plot::png(&chart)?)?;
+            }
+        }
         Ok(())
     }
 }
@@ -169,6 +188,41 @@ impl Observer for CliObserver {
         if info.iteration % self.every == 0 {
             self.log(info);
         }
+        if let Some((_, trace)) = &mut self.plot {
+            trace.push([
+                info.iteration as f64,
+                info.time_s,
+                info.objective,
+                info.grad_norm_sq.sqrt(),
+            ]);
+        }
         self.last = Some(info.clone());
+    }
+}
+
+/// Objective and minimum-norm subgradient norm against iterations (top) and seconds (bottom).
+fn trace_chart(trace: &[[f64; 4]]) -> cvxnn::plot::Chart {
+    use cvxnn::plot::{Chart, Panel, Series};
+    let col = |k: usize| trace.iter().map(|r| r[k]).collect::<Vec<f64>>();
+    let panel = |title: &str, x: usize, x_label: &str, y: usize, y_label: &str| Panel {
+        title: title.into(),
+        x_label: x_label.into(),
+        y_label: y_label.into(),
+        log_x: false,
+        log_y: true,
+        series: vec![Series {
+            name: y_label.into(),
+            xs: col(x),
+            ys: col(y),
+        }],
+    };
+    Chart {
+        columns: 2,
+        panels: vec![
+            panel("objective", 0, "iteration", 2, "objective"),
+            panel("optimality", 0, "iteration", 3, "subgradient norm"),
+            panel("objective", 1, "seconds", 2, "objective"),
+            panel("optimality", 1, "seconds", 3, "subgradient norm"),
+        ],
     }
 }

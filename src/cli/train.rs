@@ -81,6 +81,10 @@ pub struct TrainArgs {
     /// Write one JSON line per logged iteration to this file.
     #[arg(long)]
     metrics_out: Option<PathBuf>,
+    /// Draw the objective and the minimum-norm subgradient norm against iterations and
+    /// seconds to this file (.png, or .svg by extension), every iteration recorded.
+    #[arg(long)]
+    plot: Option<PathBuf>,
     /// Print the iteration table every N iterations.
     #[arg(long, default_value_t = 100)]
     log_every: usize,
@@ -163,6 +167,19 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
     if let Some(m) = &a.metrics_out {
         check_writable(m, "--metrics-out")?;
     }
+    if let Some(p) = &a.plot {
+        let ext = p
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        if !matches!(ext.as_deref(), Some("png" | "svg")) {
+            return Err(Error::param(
+                "--plot",
+                format!("{}: the file name must end in .png or .svg", p.display()),
+            ));
+        }
+        check_writable(p, "--plot")?;
+    }
     if a.log_every == 0 {
         return Err(Error::param("--log-every", "0 (must be >= 1)"));
     }
@@ -201,6 +218,9 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
         a.solver.max_iters,
         a.metrics_out.clone(),
     )?;
+    if let Some(p) = &a.plot {
+        obs.set_plot(p.clone());
+    }
     obs.line(&dims_note);
     let relu = a.model == ModelKind::Relu;
     obs.line(&format!(

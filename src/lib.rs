@@ -13,6 +13,7 @@ pub mod conic;
 pub mod data;
 pub mod decompose;
 pub mod error;
+pub mod fetch;
 pub mod gates;
 pub mod io;
 pub mod mask;

@@ -1,6 +1,7 @@
-//! Command-line interface: `train`, `predict`, `bench`.
+//! Command-line interface: one module per subcommand.
 
 mod bench;
+mod data;
 mod devices;
 mod path;
 mod predict;
@@ -44,6 +45,8 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Solve a regularization path (largest lam first, warm starts); write path.csv and models.
     Path(path::PathArgs),
+    /// Data sets: `data fetch mnist|fashion-mnist|cifar10 --dir DIR`.
+    Data(data::DataArgs),
 }
 
 /// R-FISTA flags shared by the commands that solve.
@@ -282,5 +285,6 @@ pub fn run(cli: Cli) -> cvxnn::Result<i32> {
         Command::Devices => devices::run(),
         Command::Verify(a) => verify::run(a),
         Command::Path(a) => path::run(a),
+        Command::Data(a) => data::run(a),
     }
 }

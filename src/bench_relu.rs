@@ -151,7 +151,7 @@ pub fn digits_three_ways(
         fista,
         ..AlSettings::default()
     };
-    let al = train::solve_relu(&prep, &settings, device, precision, None, &mut Silent)?;
+    let al = train::solve_relu(&prep, &settings, device, precision, None, None, &mut Silent)?;
     let net = crate::model::Network::from_relu(
         &al.solution.weights,
         c,

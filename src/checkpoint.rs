@@ -1,12 +1,13 @@
-//! R-FISTA checkpoint files: safetensors with the iterate `u` and extrapolated point `v` (f64,
-//! (c, p, d) flattened) and a metadata entry `cvxnn-checkpoint` holding the scalars of
-//! [`FistaState`] and a fingerprint of the run (data, gates, sizes, lam, ...) so that a resume
-//! with other settings is refused instead of silently continuing a different problem.
+//! Solver checkpoint files: safetensors with the R-FISTA iterate `u` and extrapolated point `v`
+//! (f64, (c, p, d) flattened), for augmented Lagrangian runs also the multipliers `gamma`, and a
+//! metadata entry `cvxnn-checkpoint` holding the scalars of [`FistaState`] (and [`AlState`])
+//! and a fingerprint of the run (data, gates, sizes, lam, ...) so that a resume with other
+//! settings is refused instead of silently continuing a different problem.
 //! Written atomically: an interrupted save leaves the previous checkpoint intact.
 
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
-use crate::solver::FistaState;
+use crate::solver::{AlState, FistaState};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -21,30 +22,57 @@ struct Meta {
     eta: f64,
     f_init: f64,
     failures: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    al: Option<AlMeta>,
     fingerprint: serde_json::Value,
 }
 
-pub fn save(path: &Path, state: &FistaState, fingerprint: &serde_json::Value) -> Result<()> {
+/// The scalars of [`AlState`].
+#[derive(Serialize, Deserialize)]
+struct AlMeta {
+    base: usize,
+    outer: usize,
+    delta: f64,
+    inner_tol: f64,
+    rounds: usize,
+    initial_phase: bool,
+}
+
+/// Saves an R-FISTA state, with the augmented Lagrangian's outer state when `al` is given.
+pub fn save(
+    path: &Path,
+    state: &FistaState,
+    al: Option<&AlState>,
+    fingerprint: &serde_json::Value,
+) -> Result<()> {
     let meta = Meta {
         iteration: state.iteration,
         t: state.t,
         eta: state.eta,
         f_init: state.f_init,
         failures: state.failures,
+        al: al.map(|a| AlMeta {
+            base: a.base,
+            outer: a.outer,
+            delta: a.delta,
+            inner_tol: a.inner_tol,
+            rounds: a.rounds,
+            initial_phase: a.initial_phase,
+        }),
         fingerprint: fingerprint.clone(),
     };
     let bytes = |a: &[f64]| a.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
-    let (ub, vb) = (bytes(&state.u), bytes(&state.v));
-    let views = vec![
-        (
-            "u",
-            TensorView::new(Dtype::F64, vec![state.u.len()], &ub).expect("sizes match"),
-        ),
-        (
-            "v",
-            TensorView::new(Dtype::F64, vec![state.v.len()], &vb).expect("sizes match"),
-        ),
-    ];
+    let mut arrays = vec![("u", bytes(&state.u)), ("v", bytes(&state.v))];
+    if let Some(a) = al {
+        arrays.push(("gamma", bytes(&a.gamma)));
+    }
+    let views: Vec<(&str, TensorView)> = arrays
+        .iter()
+        .map(|(name, b)| {
+            let view = TensorView::new(Dtype::F64, vec![b.len() / 8], b).expect("sizes match");
+            (*name, view)
+        })
+        .collect();
     let info = HashMap::from([(
         KEY.to_string(),
         serde_json::to_string(&meta).expect("metadata serializes"),
@@ -56,8 +84,9 @@ pub fn save(path: &Path, state: &FistaState, fingerprint: &serde_json::Value) ->
     write_atomic(path, &data)
 }
 
-/// Loads a checkpoint and checks that it was made for `fingerprint`.
-pub fn load(path: &Path, fingerprint: &serde_json::Value) -> Result<FistaState> {
+/// Loads a checkpoint and checks that it was made for `fingerprint`; the outer state is there
+/// for augmented Lagrangian runs.
+pub fn load(path: &Path, fingerprint: &serde_json::Value) -> Result<(FistaState, Option<AlState>)> {
     let bad = |msg: String| Error::param("--resume", format!("{}: {msg}", path.display()));
     let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let st = SafeTensors::deserialize(&data)
@@ -87,7 +116,19 @@ pub fn load(path: &Path, fingerprint: &serde_json::Value) -> Result<FistaState> 
             .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
             .collect())
     };
-    Ok(FistaState {
+    let al = match meta.al {
+        Some(a) => Some(AlState {
+            base: a.base,
+            outer: a.outer,
+            delta: a.delta,
+            inner_tol: a.inner_tol,
+            rounds: a.rounds,
+            initial_phase: a.initial_phase,
+            gamma: get("gamma")?,
+        }),
+        None => None,
+    };
+    let st = FistaState {
         iteration: meta.iteration,
         t: meta.t,
         eta: meta.eta,
@@ -95,7 +136,8 @@ pub fn load(path: &Path, fingerprint: &serde_json::Value) -> Result<FistaState> 
         failures: meta.failures,
         u: get("u")?,
         v: get("v")?,
-    })
+    };
+    Ok((st, al))
 }
 
 #[cfg(test)]
@@ -116,8 +158,19 @@ mod tests {
             v: vec![0.0, 1e-300, 3.0],
         };
         let fp = serde_json::json!({"lambda": 1e-5, "gates": 200});
-        save(&p, &st, &fp).unwrap();
-        assert_eq!(load(&p, &fp).unwrap(), st);
+        save(&p, &st, None, &fp).unwrap();
+        assert_eq!(load(&p, &fp).unwrap(), (st.clone(), None));
+        let al = AlState {
+            base: 40,
+            outer: 3,
+            delta: 0.125,
+            inner_tol: 2.5e-7,
+            rounds: 2,
+            initial_phase: false,
+            gamma: vec![0.0, 0.5, 1e-9, 2.0],
+        };
+        save(&p, &st, Some(&al), &fp).unwrap();
+        assert_eq!(load(&p, &fp).unwrap(), (st, Some(al)));
         let other = serde_json::json!({"lambda": 1e-4, "gates": 200});
         let e = load(&p, &other).unwrap_err().to_string();
         assert!(e.contains("--resume") && e.contains("another run"), "{e}");

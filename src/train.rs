@@ -13,7 +13,8 @@ use crate::mask::BitMask;
 use crate::model::{ModelMeta, Network};
 use crate::problem::{Task, TaskChoice};
 use crate::solver::{
-    self, AlSettings, AlSolution, FistaParams, FistaSettings, FistaState, Observer, Solution,
+    self, AlSettings, AlSolution, AlState, FistaParams, FistaSettings, FistaState, Observer,
+    Solution,
 };
 use ndarray::{Array2, Axis};
 use std::path::PathBuf;
@@ -287,13 +288,14 @@ impl Job for Gated<'_> {
 struct Relu<'a> {
     settings: &'a AlSettings,
     init: Option<&'a [f64]>,
+    resume: Option<(&'a FistaState, &'a AlState)>,
     obs: &'a mut dyn Observer,
 }
 
 impl Job for Relu<'_> {
     type Out = AlSolution;
     fn run<B: Backend>(self, be: &B) -> Result<AlSolution> {
-        solver::solve_al(be, self.settings, self.init, self.obs)
+        solver::solve_al_resumable(be, self.settings, self.init, self.resume, self.obs)
     }
 }
 
@@ -393,6 +395,7 @@ pub fn solve_relu(
     device: &Device,
     precision: Precision,
     init: Option<&[f64]>,
+    resume: Option<(&FistaState, &AlState)>,
     obs: &mut dyn Observer,
 ) -> Result<AlSolution> {
     let plan = relu_memory(prep, device, precision);
@@ -402,6 +405,7 @@ pub fn solve_relu(
     let job = Relu {
         settings,
         init,
+        resume,
         obs,
     };
     on_backend(&prep.x, &prep.y, &mask, device, precision, job)

@@ -8,9 +8,15 @@ use std::process::Command;
 const BASE: [&str; 5] = ["train", "--device", "cpu", "--gates", "30"];
 
 fn train(args: &[&str]) -> serde_json::Value {
+    let mut base = BASE.to_vec();
+    base.extend(["--tol", "1e-10"]);
+    train_on(&base, args)
+}
+
+fn train_on(base: &[&str], args: &[&str]) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_cvxnn"))
-        .args(BASE)
-        .args(["--tol", "1e-10", "--no-save", "--json", "--quiet"])
+        .args(base)
+        .args(["--no-save", "--json", "--quiet"])
         .args(args)
         .output()
         .unwrap();
@@ -115,4 +121,59 @@ fn ctrl_c_saves_the_state_and_exits_130() {
     );
     let j: serde_json::Value = serde_json::from_slice(&res.stdout).unwrap();
     assert_eq!(j["iterations"].as_u64(), Some(at + 2));
+}
+
+#[test]
+fn augmented_lagrangian_run_resumes_across_outer_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("al.safetensors");
+    let ck = ck.to_str().unwrap();
+    // A loose tolerance makes short outer steps: 300 iterations take about a dozen.
+    let relu = [
+        "train", "--device", "cpu", "--model", "relu", "--gates", "4", "--tol", "1e-5",
+    ];
+    let run = |extra: &[&str]| train_on(&relu, extra);
+    let full = run(&["--max-iters", "300"]);
+    let part = run(&[
+        "--max-iters",
+        "130",
+        "--checkpoint",
+        ck,
+        "--checkpoint-every",
+        "25",
+    ]);
+    assert_eq!(part["iterations"], 130);
+    // The budget ends the first run inside some outer step; the resumed run must retrace the
+    // rest, multipliers and penalty schedule included.
+    let resumed = run(&["--max-iters", "300", "--resume", ck]);
+    assert!(
+        full["outer_iterations"].as_u64().unwrap() > part["outer_iterations"].as_u64().unwrap()
+    );
+    for key in ["iterations", "outer_iterations", "status"] {
+        assert_eq!(resumed[key], full[key], "{key}: {resumed} vs {full}");
+    }
+    for key in ["objective", "constraint_violation"] {
+        let (a, b) = (resumed[key].as_f64().unwrap(), full[key].as_f64().unwrap());
+        assert!(
+            (a - b).abs() <= 1e-9 * b.abs().max(1e-12),
+            "{key}: {a} vs {b}"
+        );
+    }
+
+    // A ReLU checkpoint does not resume a gated run.
+    let out = Command::new(env!("CARGO_BIN_EXE_cvxnn"))
+        .args([
+            "train",
+            "--device",
+            "cpu",
+            "--gates",
+            "4",
+            "--no-save",
+            "--resume",
+            ck,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--resume"));
 }

@@ -146,6 +146,26 @@ impl CliObserver {
     }
 }
 
+impl CliObserver {
+    /// Writes a checkpoint to --checkpoint, or (on Ctrl-C) to the interrupt file.
+    fn save(
+        &mut self,
+        state: &cvxnn::solver::FistaState,
+        al: Option<&cvxnn::solver::AlState>,
+    ) -> cvxnn::Result<()> {
+        let target = match (&self.checkpoint, &self.interrupt_file) {
+            (Some((path, _, fp)), _) => Some((path.clone(), fp)),
+            (None, Some((path, fp))) => Some((path.clone(), fp)),
+            _ => None,
+        };
+        if let Some((path, fp)) = target {
+            cvxnn::checkpoint::save(&path, state, al, fp)?;
+            self.saved = Some(path);
+        }
+        Ok(())
+    }
+}
+
 impl Observer for CliObserver {
     fn wants_detail(&self, k: usize) -> bool {
         k % self.every == 0
@@ -156,16 +176,15 @@ impl Observer for CliObserver {
     }
 
     fn checkpoint(&mut self, state: &cvxnn::solver::FistaState) -> cvxnn::Result<()> {
-        let target = match (&self.checkpoint, &self.interrupt_file) {
-            (Some((path, _, fp)), _) => Some((path.clone(), fp)),
-            (None, Some((path, fp))) => Some((path.clone(), fp)),
-            _ => None,
-        };
-        if let Some((path, fp)) = target {
-            cvxnn::checkpoint::save(&path, state, fp)?;
-            self.saved = Some(path);
-        }
-        Ok(())
+        self.save(state, None)
+    }
+
+    fn checkpoint_al(
+        &mut self,
+        state: &cvxnn::solver::FistaState,
+        al: &cvxnn::solver::AlState,
+    ) -> cvxnn::Result<()> {
+        self.save(state, Some(al))
     }
 
     fn should_stop(&self) -> bool {

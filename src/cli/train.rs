@@ -61,8 +61,9 @@ pub struct TrainArgs {
     /// squared subgradient norm <= --tol).
     #[arg(long, allow_hyphen_values = true, default_value_t = AlSettings::default().viol_tol)]
     viol_tol: f64,
-    /// Save the solver state (weights, momentum, step, iteration) to this file every
-    /// --checkpoint-every iterations and at the end, atomically (gated model).
+    /// Save the solver state (weights, momentum, step, iteration; for --model relu also the
+    /// multipliers and penalty state) to this file every --checkpoint-every iterations and at
+    /// the end, atomically.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
     /// Checkpoint interval in iterations.
@@ -127,12 +128,6 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
         return Err(Error::param(
             "--decompose",
             "decomposes a gated solution; --model relu already trains a ReLU network",
-        ));
-    }
-    if (a.checkpoint.is_some() || a.resume.is_some()) && a.model == ModelKind::Relu {
-        return Err(Error::param(
-            "--checkpoint",
-            "checkpoints are for --model gated runs (the augmented Lagrangian has none yet)",
         ));
     }
     if a.checkpoint_every == 0 {
@@ -243,18 +238,68 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
     };
     obs.line(&plan.describe());
     plan.check()?;
+    // The run's identity, checked on --resume; the AL's own settings count for ReLU runs.
+    let mut fp = train::fingerprint(&prep, &cfg, &params);
+    if relu {
+        fp["model"] = "relu".into();
+        fp["delta0"] = a.delta0.into();
+        fp["viol_tol"] = a.viol_tol.into();
+    }
+    let resume = match &a.resume {
+        Some(path) => {
+            let (st, al) = cvxnn::checkpoint::load(path, &fp)?;
+            if al.is_some() != relu {
+                return Err(Error::param(
+                    "--resume",
+                    format!(
+                        "{}: a checkpoint of a {} run",
+                        path.display(),
+                        if relu { "gated" } else { "ReLU (AL)" }
+                    ),
+                ));
+            }
+            let at = al
+                .as_ref()
+                .map_or(st.iteration, |al| al.base + st.iteration);
+            obs.line(&format!("resuming {} at iteration {at}", path.display()));
+            Some((st, al))
+        }
+        None => None,
+    };
+    match &a.checkpoint {
+        Some(path) => obs.set_checkpoints(path.clone(), a.checkpoint_every, fp),
+        None => obs.set_interrupt_file(interrupt_path(&a.out), fp),
+    }
     obs.header();
+    let interrupted = |obs: &CliObserver, iterations: usize| {
+        let at = obs
+            .saved
+            .as_ref()
+            .map_or("<nowhere>".to_string(), |p| p.display().to_string());
+        eprintln!(
+            "interrupted at iteration {iterations}; state saved to {at}; continue with --resume {at} (no model was saved)"
+        );
+        Ok(130)
+    };
     let mut violation: Option<f64> = None;
     let mut outer: Option<usize> = None;
     let mut decomposition = None;
     let (sol, net): (Solution, _) = if relu {
-        let al = train::solve_relu(&prep, &al_settings, &device, precision, None, &mut obs)?;
+        let al_resume = resume
+            .as_ref()
+            .and_then(|(st, al)| al.as_ref().map(|al| (st, al)));
+        let al = train::solve_relu(
+            &prep,
+            &al_settings,
+            &device,
+            precision,
+            None,
+            al_resume,
+            &mut obs,
+        )?;
         obs.finish(&al.solution)?;
         if al.solution.status == cvxnn::solver::Status::Interrupted {
-            eprintln!(
-                "interrupted; the augmented Lagrangian keeps no checkpoints yet: nothing saved"
-            );
-            return Ok(130);
+            return interrupted(&obs, al.solution.iterations);
         }
         violation = Some(al.viol_max);
         outer = Some(al.outer);
@@ -270,43 +315,18 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
         );
         (al.solution, net)
     } else {
-        let fp = train::fingerprint(&prep, &cfg, &params);
-        let resume = match &a.resume {
-            Some(path) => {
-                let st = cvxnn::checkpoint::load(path, &fp)?;
-                obs.line(&format!(
-                    "resuming {} at iteration {}",
-                    path.display(),
-                    st.iteration
-                ));
-                Some(st)
-            }
-            None => None,
-        };
-        match &a.checkpoint {
-            Some(path) => obs.set_checkpoints(path.clone(), a.checkpoint_every, fp),
-            None => obs.set_interrupt_file(interrupt_path(&a.out), fp),
-        }
         let sol = train::solve_resumable(
             &prep,
             &params,
             &device,
             precision,
             None,
-            resume.as_ref(),
+            resume.as_ref().map(|(st, _)| st),
             &mut obs,
         )?;
         obs.finish(&sol)?;
         if sol.status == cvxnn::solver::Status::Interrupted {
-            let at = obs
-                .saved
-                .as_ref()
-                .map_or("<nowhere>".to_string(), |p| p.display().to_string());
-            eprintln!(
-                "interrupted at iteration {}; state saved to {at}; continue with --resume {at} (no model was saved)",
-                sol.iterations
-            );
-            return Ok(130);
+            return interrupted(&obs, sol.iterations);
         }
         match a.decompose {
             None => {

@@ -7,7 +7,7 @@
 //! -W, so predictions are the gated model's and the W half's constraints are negated
 //! (see [`ConeTerms`](crate::backend::ConeTerms)).
 
-use super::fista::{FistaSettings, Smooth, solve_smooth};
+use super::fista::{FistaSettings, FistaState, Smooth, solve_resumable};
 use super::{IterInfo, Observer, Solution, Status};
 use crate::backend::{Backend, ConePenalty};
 use crate::error::{Error, Result};
@@ -93,16 +93,48 @@ pub struct AlSolution {
     pub viol_max: f64,
 }
 
-/// Passes inner iterations on with the iteration count carried across outer steps.
-struct Offset<'a> {
+/// The outer state of an augmented Lagrangian run at the start of one inner solve: with the
+/// inner R-FISTA state it is a checkpoint the run continues from exactly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlState {
+    /// Inner iterations before this inner solve.
+    pub base: usize,
+    /// Outer steps finished.
+    pub outer: usize,
+    pub delta: f64,
+    pub inner_tol: f64,
+    /// Initial-phase rounds taken, and whether the phase is still on.
+    pub rounds: usize,
+    pub initial_phase: bool,
+    /// The multipliers, (2, c, p/2, n) flattened as the backend holds them.
+    pub gamma: Vec<f64>,
+}
+
+/// Passes inner iterations on with the iteration count carried across outer steps, and turns
+/// the inner solver's checkpoints into AL checkpoints.
+struct Offset<'a, B: Backend> {
     inner: &'a mut dyn Observer,
     base: usize,
     last: usize,
+    be: &'a B,
+    gamma: &'a B::Buf,
+    outer: AlState,
 }
 
-impl Observer for Offset<'_> {
+impl<B: Backend> Observer for Offset<'_, B> {
     fn wants_detail(&self, k: usize) -> bool {
         self.inner.wants_detail(self.base + k)
+    }
+    fn checkpoint_every(&self) -> Option<usize> {
+        self.inner.checkpoint_every()
+    }
+    fn should_stop(&self) -> bool {
+        self.inner.should_stop()
+    }
+    fn checkpoint(&mut self, state: &FistaState) -> Result<()> {
+        let mut al = self.outer.clone();
+        al.gamma = self.be.download(self.gamma)?;
+        self.inner.checkpoint_al(state, &al)
     }
     fn observe(&mut self, info: &IterInfo) {
         // Iteration 0 of an outer step repeats the last one of the previous step.
@@ -121,6 +153,19 @@ pub fn solve_al<B: Backend>(
     be: &B,
     settings: &AlSettings,
     init: Option<&[f64]>,
+    obs: &mut dyn Observer,
+) -> Result<AlSolution> {
+    solve_al_resumable(be, settings, init, None, obs)
+}
+
+/// [`solve_al`], or the continuation of a run from one of its checkpoints (the inner R-FISTA
+/// state and the outer state); the iteration count carries on, and the result is the
+/// uninterrupted run's.
+pub fn solve_al_resumable<B: Backend>(
+    be: &B,
+    settings: &AlSettings,
+    init: Option<&[f64]>,
+    resume: Option<(&FistaState, &AlState)>,
     obs: &mut dyn Observer,
 ) -> Result<AlSolution> {
     settings.check()?;
@@ -144,6 +189,20 @@ pub fn solve_al<B: Backend>(
     let mut outer = 0usize;
     let mut rounds = 0usize;
     let mut initial_phase = true;
+    let mut inner_resume = None;
+    if let Some((st, al)) = resume {
+        if al.gamma.len() != dims.c * dims.p * dims.n {
+            return Err(Error::shape(
+                "checkpoint multipliers",
+                (dims.c * dims.p * dims.n).to_string(),
+                al.gamma.len().to_string(),
+            ));
+        }
+        gamma = be.upload(&al.gamma)?;
+        (total, outer, delta, inner_tol) = (al.base, al.outer, al.delta, al.inner_tol);
+        (rounds, initial_phase) = (al.rounds, al.initial_phase);
+        inner_resume = Some(st);
+    }
 
     loop {
         let params = FistaSettings {
@@ -167,8 +226,26 @@ pub fn solve_al<B: Backend>(
             inner: obs,
             base: total,
             last: total,
+            be,
+            gamma: &gamma,
+            outer: AlState {
+                base: total,
+                outer,
+                delta,
+                inner_tol,
+                rounds,
+                initial_phase,
+                gamma: Vec::new(),
+            },
         };
-        let mut sol = solve_smooth(be, &params, weights.as_deref(), &smooth, &mut off)?;
+        let mut sol = solve_resumable(
+            be,
+            &params,
+            weights.as_deref(),
+            inner_resume.take(),
+            &smooth,
+            &mut off,
+        )?;
         total += sol.iterations;
         outer += 1;
         step = sol.step;

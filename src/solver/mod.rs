@@ -5,7 +5,7 @@ pub mod al;
 pub mod fista;
 pub mod observer;
 
-pub use al::{AlSettings, AlSolution, solve_al};
+pub use al::{AlSettings, AlSolution, AlState, solve_al, solve_al_resumable};
 pub use fista::{
     FistaParams, FistaSettings, FistaState, Smooth, solve, solve_resumable, solve_smooth,
 };

@@ -28,6 +28,14 @@ pub trait Observer {
     fn checkpoint(&mut self, _state: &super::fista::FistaState) -> crate::error::Result<()> {
         Ok(())
     }
+    /// The augmented Lagrangian's checkpoints: the inner R-FISTA state and the outer state.
+    fn checkpoint_al(
+        &mut self,
+        _state: &super::fista::FistaState,
+        _al: &super::al::AlState,
+    ) -> crate::error::Result<()> {
+        Ok(())
+    }
     /// Polled after every iteration: true stops the solve with status `Interrupted`, after its
     /// state went to `checkpoint`.
     fn should_stop(&self) -> bool {

@@ -10,32 +10,23 @@ use crate::io::write_atomic;
 use crate::solver::{AlState, FistaState};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 
 const KEY: &str = "cvxnn-checkpoint";
 
 #[derive(Serialize, Deserialize)]
-struct Meta {
+struct Meta<'a> {
     iteration: usize,
     t: f64,
     eta: f64,
     f_init: f64,
     failures: usize,
+    /// The AL's scalars; borrowed on save so the multipliers are not copied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    al: Option<AlMeta>,
+    al: Option<Cow<'a, AlState>>,
     fingerprint: serde_json::Value,
-}
-
-/// The scalars of [`AlState`].
-#[derive(Serialize, Deserialize)]
-struct AlMeta {
-    base: usize,
-    outer: usize,
-    delta: f64,
-    inner_tol: f64,
-    rounds: usize,
-    initial_phase: bool,
 }
 
 /// Saves an R-FISTA state, with the augmented Lagrangian's outer state when `al` is given.
@@ -51,14 +42,7 @@ pub fn save(
         eta: state.eta,
         f_init: state.f_init,
         failures: state.failures,
-        al: al.map(|a| AlMeta {
-            base: a.base,
-            outer: a.outer,
-            delta: a.delta,
-            inner_tol: a.inner_tol,
-            rounds: a.rounds,
-            initial_phase: a.initial_phase,
-        }),
+        al: al.map(Cow::Borrowed),
         fingerprint: fingerprint.clone(),
     };
     let bytes = |a: &[f64]| a.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
@@ -118,13 +102,8 @@ pub fn load(path: &Path, fingerprint: &serde_json::Value) -> Result<(FistaState,
     };
     let al = match meta.al {
         Some(a) => Some(AlState {
-            base: a.base,
-            outer: a.outer,
-            delta: a.delta,
-            inner_tol: a.inner_tol,
-            rounds: a.rounds,
-            initial_phase: a.initial_phase,
             gamma: get("gamma")?,
+            ..a.into_owned()
         }),
         None => None,
     };

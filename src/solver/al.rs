@@ -95,7 +95,7 @@ pub struct AlSolution {
 
 /// The outer state of an augmented Lagrangian run at the start of one inner solve: with the
 /// inner R-FISTA state it is a checkpoint the run continues from exactly.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AlState {
     /// Inner iterations before this inner solve.
     pub base: usize,
@@ -106,7 +106,9 @@ pub struct AlState {
     /// Initial-phase rounds taken, and whether the phase is still on.
     pub rounds: usize,
     pub initial_phase: bool,
-    /// The multipliers, (2, c, p/2, n) flattened as the backend holds them.
+    /// The multipliers, (2, c, p/2, n) flattened as the backend holds them (checkpoints keep
+    /// them as a tensor, not in the JSON metadata).
+    #[serde(skip)]
     pub gamma: Vec<f64>,
 }
 

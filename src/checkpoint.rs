@@ -71,11 +71,22 @@ pub fn save(
 /// Loads a checkpoint and checks that it was made for `fingerprint`; the outer state is there
 /// for augmented Lagrangian runs.
 pub fn load(path: &Path, fingerprint: &serde_json::Value) -> Result<(FistaState, Option<AlState>)> {
-    let bad = |msg: String| Error::param("--resume", format!("{}: {msg}", path.display()));
     let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let st = SafeTensors::deserialize(&data)
+    from_bytes(&data, path, fingerprint)
+}
+
+/// Parses and validates a checkpoint's bytes (`path` names it in errors): the fingerprint must
+/// match, every tensor must be finite and of the size the state implies, and the scalars must
+/// be ones a solver can continue from (t >= 1, step > 0, multipliers >= 0).
+pub fn from_bytes(
+    data: &[u8],
+    path: &Path,
+    fingerprint: &serde_json::Value,
+) -> Result<(FistaState, Option<AlState>)> {
+    let bad = |msg: String| Error::param("--resume", format!("{}: {msg}", path.display()));
+    let st = SafeTensors::deserialize(data)
         .map_err(|e| bad(format!("not a checkpoint (safetensors: {e})")))?;
-    let (_, header) = SafeTensors::read_metadata(&data).map_err(|e| bad(e.to_string()))?;
+    let (_, header) = SafeTensors::read_metadata(data).map_err(|e| bad(e.to_string()))?;
     let meta: Meta = header
         .metadata()
         .as_ref()
@@ -95,10 +106,17 @@ pub fn load(path: &Path, fingerprint: &serde_json::Value) -> Result<(FistaState,
         if t.dtype() != Dtype::F64 {
             return Err(bad(format!("tensor '{name}' is not F64")));
         }
-        Ok(t.data()
+        let v: Vec<f64> = t
+            .data()
             .chunks_exact(8)
             .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
-            .collect())
+            .collect();
+        if let Some(k) = v.iter().position(|x| !x.is_finite()) {
+            return Err(bad(format!(
+                "tensor '{name}' holds a non-finite value at element {k}"
+            )));
+        }
+        Ok(v)
     };
     let al = match meta.al {
         Some(a) => Some(AlState {
@@ -116,6 +134,30 @@ pub fn load(path: &Path, fingerprint: &serde_json::Value) -> Result<(FistaState,
         u: get("u")?,
         v: get("v")?,
     };
+    if st.u.len() != st.v.len() {
+        return Err(bad(format!(
+            "tensors 'u' and 'v' differ in size ({} and {})",
+            st.u.len(),
+            st.v.len()
+        )));
+    }
+    let scalar = |name: &str, v: f64, ok: bool| {
+        if ok && v.is_finite() {
+            Ok(())
+        } else {
+            Err(bad(format!("{name} = {v} is not a resumable state")))
+        }
+    };
+    scalar("t", st.t, st.t >= 1.0)?;
+    scalar("step", st.eta, st.eta > 0.0)?;
+    scalar("f_init", st.f_init, true)?;
+    if let Some(a) = &al {
+        scalar("delta", a.delta, a.delta > 0.0)?;
+        scalar("inner_tol", a.inner_tol, a.inner_tol > 0.0)?;
+        if let Some(k) = a.gamma.iter().position(|&g| g < 0.0) {
+            return Err(bad(format!("multiplier {k} is negative")));
+        }
+    }
     Ok((st, al))
 }
 

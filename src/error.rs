@@ -37,6 +37,12 @@ pub enum Error {
     Model { path: PathBuf, msg: String },
     #[error("plot: {0}")]
     Plot(String),
+    /// A run stopped by Ctrl-C or SIGTERM after saving what it could; the CLI exits 130 / 143.
+    #[error("{0}")]
+    Interrupted(String),
+    /// A solve whose objective became infinite or NaN; no model is saved.
+    #[error("the solve diverged: {0}")]
+    Diverged(String),
     #[error("download {url}: {msg}")]
     Network { url: String, msg: String },
 }

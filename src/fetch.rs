@@ -140,11 +140,19 @@ fn network_error(url: &str, e: ureq::Error) -> Error {
 
 /// Streams `url` into `dest` (through `dest.part`), checking its MD5; on a mismatch or any
 /// error nothing is left at `dest`.
-fn download(agent: &ureq::Agent, url: &str, dest: &Path, md5: &str) -> Result<()> {
+fn download(
+    agent: &ureq::Agent,
+    url: &str,
+    dest: &Path,
+    md5: &str,
+    stop: &dyn Fn() -> bool,
+) -> Result<()> {
     let part = dest.with_extension(format!(
         "{}.part",
         dest.extension().and_then(|e| e.to_str()).unwrap_or("")
     ));
+    // Known to the signal handler, which deletes it if a second signal ends the process.
+    crate::io::track_partial(&part);
     let result = (|| {
         let resp = agent.get(url).call().map_err(|e| network_error(url, e))?;
         let mut body = resp.into_body().into_reader();
@@ -158,6 +166,11 @@ fn download(agent: &ureq::Agent, url: &str, dest: &Path, md5: &str) -> Result<()
             })?;
             if k == 0 {
                 break;
+            }
+            if stop() {
+                return Err(Error::Interrupted(format!(
+                    "download of {url} stopped; the partial file was deleted"
+                )));
             }
             h.update(&buf[..k]);
             out.write_all(&buf[..k]).map_err(|e| Error::io(&part, e))?;
@@ -174,6 +187,7 @@ fn download(agent: &ureq::Agent, url: &str, dest: &Path, md5: &str) -> Result<()
     if result.is_err() {
         let _ = std::fs::remove_file(&part);
     }
+    crate::io::untrack_partial(&part);
     result
 }
 
@@ -204,7 +218,14 @@ fn unpack(archive: &Path, dir: &Path, folder: &str) -> Result<PathBuf> {
 
 /// Fetches every file of `src` into `dir` (created if needed), skipping files already there
 /// with the right checksum. Returns the path to pass as `--data`.
-pub fn fetch(src: &Source, dir: &Path, say: &mut dyn FnMut(&str)) -> Result<PathBuf> {
+/// `stop` is polled while downloading: when it turns true the partial file is deleted and the
+/// fetch ends with [`Error::Interrupted`].
+pub fn fetch(
+    src: &Source,
+    dir: &Path,
+    say: &mut dyn FnMut(&str),
+    stop: &dyn Fn() -> bool,
+) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(20)))
@@ -221,12 +242,13 @@ pub fn fetch(src: &Source, dir: &Path, say: &mut dyn FnMut(&str)) -> Result<Path
         for base in &src.mirrors {
             let url = format!("{}{}", base, r.file);
             say(&format!("downloading {url}"));
-            match download(&agent, &url, &dest, &r.md5) {
+            match download(&agent, &url, &dest, &r.md5, stop) {
                 Ok(()) => {
                     say(&format!("{}: MD5 {} verified", dest.display(), r.md5));
                     last = None;
                     break;
                 }
+                Err(e @ Error::Interrupted(_)) => return Err(e),
                 Err(e) => last = Some(e),
             }
         }

@@ -27,8 +27,8 @@ pub fn gaussian(d: usize, p: usize, seed: u64) -> Array2<f64> {
 pub enum GateKind {
     /// Every entry standard normal.
     Dense,
-    /// Standard normal on a uniformly drawn set of `order` distinct features (all of them when
-    /// there are fewer), zero elsewhere.
+    /// Standard normal on a uniformly drawn set of `order` distinct features (at most the data's
+    /// feature count), zero elsewhere.
     FeatureSparse { order: usize },
     /// Images with features laid out channel-major (channel, row, column): a standard normal
     /// `patch` x `patch` filter at a uniformly drawn valid position (any of the
@@ -49,6 +49,10 @@ impl GateKind {
             GateKind::FeatureSparse { order: 0 } => Err(Error::param(
                 "--gate-order",
                 "0 (need at least one feature per gate)",
+            )),
+            GateKind::FeatureSparse { order } if order > features => Err(Error::param(
+                "--gate-order",
+                format!("{order} is more than the {features} data features"),
             )),
             GateKind::FeatureSparse { .. } => Ok(()),
             GateKind::Conv {
@@ -254,11 +258,10 @@ mod tests {
         }
         // Every feature is drawn, about 400 * 3 / 10 = 120 times each.
         assert!(hit.iter().all(|&h| (60..=180).contains(&h)), "{hit:?}");
-        let all = draw(&GateKind::FeatureSparse { order: 50 }, 4, 4, 2, 1).unwrap();
-        assert!(
-            all.iter().all(|&v| v != 0.0),
-            "order above d keeps every feature"
-        );
+        let all = draw(&GateKind::FeatureSparse { order: 4 }, 4, 4, 2, 1).unwrap();
+        assert!(all.iter().all(|&v| v != 0.0), "order d keeps every feature");
+        let e = draw(&GateKind::FeatureSparse { order: 5 }, 4, 4, 2, 1).unwrap_err();
+        assert!(e.to_string().contains("--gate-order"), "{e}");
     }
 
     #[test]

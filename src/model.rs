@@ -252,11 +252,18 @@ impl Network {
     }
 
     pub fn load(path: &Path) -> Result<Network> {
+        let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::from_bytes(&data, path)
+    }
+
+    /// Parses a model file's bytes (`path` names it in errors); every tensor must have the
+    /// shape the metadata implies and hold finite values.
+    pub fn from_bytes(data: &[u8], path: &Path) -> Result<Network> {
         let bad = |msg: String| Error::Model {
             path: path.into(),
             msg,
         };
-        let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let data = data;
         let (_, header) = SafeTensors::read_metadata(&data)
             .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
         let meta_json = header
@@ -278,10 +285,17 @@ impl Network {
                     t.shape()
                 )));
             }
-            Ok(t.data()
+            let v: Vec<f64> = t
+                .data()
                 .chunks_exact(8)
-                .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
-                .collect())
+                .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+                .collect();
+            if let Some(k) = v.iter().position(|x| !x.is_finite()) {
+                return Err(bad(format!(
+                    "tensor '{name}' holds a non-finite value at element {k}"
+                )));
+            }
+            Ok(v)
         };
         let relu = meta.model == "relu";
         let w2_name = if relu { "2.weight" } else { "w2" };
@@ -293,6 +307,12 @@ impl Network {
             s => return Err(bad(format!("w2 must be 2-D, got {s:?}"))),
         };
         let d = meta.features;
+        if meta.task.outputs() != c {
+            return Err(bad(format!(
+                "{w2_name} has {c} outputs but the metadata's task has {}",
+                meta.task.outputs()
+            )));
+        }
         let arr = |v: Vec<f64>, r, k| Array2::from_shape_vec((r, k), v).expect("shape checked");
         if relu {
             let w1 = arr(get("0.weight", &[h, d])?, h, d);
@@ -323,12 +343,6 @@ impl Network {
         if net.has_offsets() {
             net.gate_bias = Array1::from(get("gate_bias", &[h])?);
             net.b1 = Array1::from(get("b1", &[h])?);
-        }
-        if net.meta.task.outputs() != c {
-            return Err(bad(format!(
-                "w2 has {c} outputs but the task needs {}",
-                net.meta.task.outputs()
-            )));
         }
         Ok(net)
     }

@@ -2,10 +2,13 @@
 //! warm-started from the previous solution and step size (or cold, from zero, for comparison).
 
 use crate::error::{Error, Result};
-use crate::solver::{FistaSettings, Solution, observer::Silent};
+use crate::solver::{FistaSettings, Solution, Status, observer::StopWhen};
 use crate::train::{self, Device, Precision, Prepared, ProblemConfig};
 
 /// `steps` values from `max` down to `min`, evenly spaced in log scale.
+/// The longest path `geometric` builds.
+pub const MAX_STEPS: usize = 10_000;
+
 pub fn geometric(max: f64, min: f64, steps: usize) -> Result<Vec<f64>> {
     if !(max > 0.0 && min > 0.0 && max.is_finite() && min <= max) {
         return Err(Error::param(
@@ -17,6 +20,12 @@ pub fn geometric(max: f64, min: f64, steps: usize) -> Result<Vec<f64>> {
         return Err(Error::param(
             "--steps",
             format!("{steps} (need >= 2, or 1 with min = max)"),
+        ));
+    }
+    if steps > MAX_STEPS {
+        return Err(Error::param(
+            "--steps",
+            format!("{steps} (at most {MAX_STEPS}: every step is a full solve)"),
         ));
     }
     if steps == 1 {
@@ -46,7 +55,7 @@ pub fn order(mut lambdas: Vec<f64>) -> Result<Vec<f64>> {
 }
 
 /// One solve of the path.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Point {
     pub lambda: f64,
     pub objective: f64,
@@ -91,6 +100,7 @@ pub fn run(
     warm: bool,
     device: &Device,
     precision: Precision,
+    stop: &(dyn Fn() -> bool + Sync),
     mut each: impl FnMut(&Point, &Solution, &crate::model::Network) -> Result<()>,
 ) -> Result<Vec<Point>> {
     let d = prep.x.ncols();
@@ -107,7 +117,11 @@ pub fn run(
             ..base.clone()
         }
         .check()?;
-        let sol = train::solve(prep, &params, device, precision, init, &mut Silent)?;
+        let sol = train::solve(prep, &params, device, precision, init, &mut StopWhen(stop))?;
+        if sol.status == Status::Interrupted {
+            // An unfinished solve is not a point of the path.
+            break;
+        }
         let net = train::network(prep, cfg, &params, &sol);
         let scores = train::score(&net, prep)?;
         let mut features = vec![false; d];

@@ -55,7 +55,7 @@ impl Device {
             DeviceChoice::Auto => match GpuContext::open(&named) {
                 Ok(ctx) => Ok(Device::Gpu(ctx, GpuOptions::default())),
                 Err(e) => {
-                    log::warn!("{e}; using the CPU path");
+                    log::info!("{e}; using the CPU path");
                     Ok(Device::Cpu(cpu))
                 }
             },
@@ -164,6 +164,23 @@ pub fn prepare(cfg: &ProblemConfig) -> Result<Prepared> {
 /// Prepares the problem; on a GPU device the activation patterns X G > 0 are computed there (in
 /// f32 they can differ from the host's only where x . g is within rounding of 0).
 pub fn prepare_on(cfg: &ProblemConfig, device: &Device) -> Result<Prepared> {
+    with_patterns(load_problem(cfg)?, device)
+}
+
+/// A problem loaded, checked and preprocessed, with its gates drawn: everything that can fail
+/// on user input, done before any device is opened.
+pub struct Loaded {
+    pub train: Dataset,
+    pub test: Option<Dataset>,
+    pub task: Task,
+    pub pre: Preprocess,
+    pub x: Array2<f64>,
+    pub y: Array2<f64>,
+    pub gates: Array2<f64>,
+}
+
+/// Loads, splits, checks and preprocesses the data and draws (or reads) the gates.
+pub fn load_problem(cfg: &ProblemConfig) -> Result<Loaded> {
     if !(0.0..1.0).contains(&cfg.test_fraction) {
         return Err(Error::param(
             "--test-fraction",
@@ -181,7 +198,20 @@ pub fn prepare_on(cfg: &ProblemConfig, device: &Device) -> Result<Prepared> {
             (full, Some(t))
         }
         (None, Some(t)) => (full, Some(t)),
-        (None, None) => data::split(&full, cfg.test_fraction, cfg.seed),
+        (None, None) => {
+            let n = full.n();
+            let n_test = (cfg.test_fraction * n as f64).round() as usize;
+            if n_test >= n {
+                return Err(Error::param(
+                    "--test-fraction",
+                    format!(
+                        "{} holds out all {n} rows of {}, leaving none to train on",
+                        cfg.test_fraction, full.name
+                    ),
+                ));
+            }
+            data::split(&full, cfg.test_fraction, cfg.seed)
+        }
     };
     if let Some(t) = &test {
         t.validate()?;
@@ -197,6 +227,21 @@ pub fn prepare_on(cfg: &ProblemConfig, device: &Device) -> Result<Prepared> {
     let y = task.targets(&train)?;
     let pre = Preprocess::fit(&train.x, cfg.scaling, cfg.bias);
     let x = pre.apply(&train.x);
+    let bad_col = (0..pre.scale.len()).find(|&j| {
+        !(pre.scale[j].is_finite() && pre.shift[j].is_finite())
+            || x.column(j).iter().any(|v| !v.is_finite())
+    });
+    if let Some(j) = bad_col {
+        return Err(Error::Data(format!(
+            "{}: column {} is too large to {:?} in f64 (its norm or variance overflows); rescale the data",
+            train.name,
+            j + 1,
+            cfg.scaling
+        )));
+    }
+    if cfg.gates_file.is_none() {
+        setup_memory_check(x.nrows(), x.ncols(), cfg.gates)?;
+    }
     let mut gates = match &cfg.gates_file {
         Some(path) => gates::load_npy(path, x.ncols())?,
         None => gates::draw(&cfg.gate_kind, train.d(), x.ncols(), cfg.gates, cfg.seed)?,
@@ -210,6 +255,28 @@ pub fn prepare_on(cfg: &ProblemConfig, device: &Device) -> Result<Prepared> {
         }
         gates::quantile_offsets(&x, &mut gates, x.ncols() - 1, f)?;
     }
+    Ok(Loaded {
+        train,
+        test,
+        task,
+        pre,
+        x,
+        y,
+        gates,
+    })
+}
+
+/// Computes the distinct activation patterns of a loaded problem (on the GPU for a GPU device).
+pub fn with_patterns(l: Loaded, device: &Device) -> Result<Prepared> {
+    let Loaded {
+        train,
+        test,
+        task,
+        pre,
+        x,
+        y,
+        gates,
+    } = l;
     let patterns = match device {
         Device::Gpu(..) if x.ncols() > crate::backend::wgpu::MAX_STEPS => {
             gates::unique_patterns(&x, &gates)
@@ -223,7 +290,7 @@ pub fn prepare_on(cfg: &ProblemConfig, device: &Device) -> Result<Prepared> {
     };
     if patterns.kept.is_empty() {
         return Err(Error::Data(
-            "every gate has an all-zero activation pattern on the training rows".into(),
+            "every gate has an all-zero activation pattern on the training rows (no row has x . g > 0 for any gate: all-zero gates, or gates pointing away from all the data)".into(),
         ));
     }
     Ok(Prepared {
@@ -346,8 +413,12 @@ pub fn fingerprint(
     params: &FistaParams,
 ) -> serde_json::Value {
     let s = params.get();
+    // Content, not paths: the same file through another path resumes, a changed one does not.
+    let hash = |a: &Array2<f64>| format!("{:016x}", data::content_hash(a.iter().copied()));
     serde_json::json!({
-        "data": prep.train.name,
+        "data_hash": hash(&prep.x),
+        "targets_hash": hash(&prep.y),
+        "gates_hash": hash(&prep.gates),
         "rows": prep.x.nrows(),
         "features": prep.x.ncols(),
         "outputs": prep.task.outputs(),
@@ -512,10 +583,32 @@ fn word(precision: Precision) -> u64 {
 /// Host memory the run may still use: `CVXNN_MEMORY_LIMIT_MB` when set (a cap the user
 /// chooses), else MemAvailable. GPUs do not report theirs through wgpu: no check there (an
 /// allocation the device refuses is still a clear error).
-fn host_budget() -> Option<u64> {
+pub fn host_budget() -> Option<u64> {
     match std::env::var("CVXNN_MEMORY_LIMIT_MB") {
         Ok(v) => v.trim().parse::<u64>().ok().map(|mb| mb * 1_000_000),
         Err(_) => available_ram(),
+    }
+}
+
+/// Checks, before anything is drawn, that the gate matrix (d' x p, f64) and its activation
+/// patterns (a bit and a sort key per row and gate) fit in the host budget.
+fn setup_memory_check(n: usize, d: usize, p: usize) -> Result<()> {
+    let per_gate = (d as u64 * 8).saturating_add((n as u64).div_ceil(8) * 2 + 16);
+    let need = (p as u64).checked_mul(per_gate);
+    let too_big = |what: String| {
+        Err(Error::param(
+            "--gates",
+            format!("{p} gates: the gate matrix and patterns need {what}; use fewer gates"),
+        ))
+    };
+    match (need, host_budget()) {
+        (None, _) => too_big("more bytes than a 64-bit count holds".into()),
+        (Some(b), Some(avail)) if b > avail => too_big(format!(
+            "{:.1} MB of {:.1} MB available",
+            b as f64 / 1e6,
+            avail as f64 / 1e6
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -85,13 +85,19 @@ fn downloads_are_verified_and_kept_and_a_second_fetch_downloads_nothing() {
     let src = source(&base, &[("a.gz", &a), ("b.gz", &b)], None);
     let dir = tempfile::tempdir().unwrap();
     let mut log = Vec::new();
-    let got = fetch::fetch(&src, dir.path(), &mut |s| log.push(s.to_string())).unwrap();
+    let got = fetch::fetch(&src, dir.path(), &mut |s| log.push(s.to_string()), &|| {
+        false
+    })
+    .unwrap();
     assert_eq!(got, dir.path());
     assert_eq!(std::fs::read(dir.path().join("a.gz")).unwrap(), a);
     assert_eq!(std::fs::read(dir.path().join("b.gz")).unwrap(), b);
     // The server has stopped answering: the files must be recognised by their checksums.
     let mut log2 = Vec::new();
-    fetch::fetch(&src, dir.path(), &mut |s| log2.push(s.to_string())).unwrap();
+    fetch::fetch(&src, dir.path(), &mut |s| log2.push(s.to_string()), &|| {
+        false
+    })
+    .unwrap();
     assert!(log2.iter().all(|l| l.contains("present")), "{log2:?}");
 }
 
@@ -103,7 +109,7 @@ fn a_checksum_mismatch_is_an_error_and_leaves_no_file() {
     );
     let src = source(&base, &[("a.gz", b"original")], None);
     let dir = tempfile::tempdir().unwrap();
-    let err = fetch::fetch(&src, dir.path(), &mut |_| {})
+    let err = fetch::fetch(&src, dir.path(), &mut |_| {}, &|| false)
         .unwrap_err()
         .to_string();
     assert!(
@@ -122,7 +128,7 @@ fn a_missing_file_names_the_url_and_the_status() {
     let base = serve(HashMap::new(), 1);
     let src = source(&base, &[("a.gz", b"x")], None);
     let dir = tempfile::tempdir().unwrap();
-    let err = fetch::fetch(&src, dir.path(), &mut |_| {})
+    let err = fetch::fetch(&src, dir.path(), &mut |_| {}, &|| false)
         .unwrap_err()
         .to_string();
     assert!(
@@ -161,7 +167,7 @@ fn the_cifar_archive_is_unpacked_into_a_folder_the_loader_reads() {
         Some("cifar-10-batches-bin"),
     );
     let dir = tempfile::tempdir().unwrap();
-    let folder = fetch::fetch(&src, dir.path(), &mut |_| {}).unwrap();
+    let folder = fetch::fetch(&src, dir.path(), &mut |_| {}, &|| false).unwrap();
     assert_eq!(folder, dir.path().join("cifar-10-batches-bin"));
     let (train, test) = cvxnn::data::load(
         folder.to_str().unwrap(),

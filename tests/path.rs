@@ -31,6 +31,7 @@ fn warm_starts_match_cold_objectives_with_fewer_iterations() {
             warm,
             &dev,
             Precision::F64,
+            &|| false,
             |_, _, _| Ok(()),
         )
         .unwrap()

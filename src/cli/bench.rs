@@ -10,16 +10,16 @@ use cvxnn::train::{DeviceChoice, Precision};
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Rows.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 4096)]
     n: usize,
     /// Features.
-    #[arg(long, default_value_t = 784)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 784)]
     d: usize,
     /// Gates.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 200)]
     p: usize,
     /// Outputs.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 10)]
     c: usize,
     /// cpu, or gpu (any adapter, software ones included; auto means gpu when a hardware one exists).
     #[arg(long, value_enum, default_value = "cpu")]
@@ -30,10 +30,10 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value = "f32")]
     precision: Precision,
     /// CPU worker threads (0: all cores).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 0)]
     threads: usize,
     /// Timed repetitions (the median is reported).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 5)]
     reps: usize,
     /// gated: the kernel benchmark; relu: the augmented Lagrangian against Clarabel on small
     /// generated problems, then gated / gated + decomposition / AL on the bundled digits with
@@ -73,11 +73,12 @@ fn run_relu(a: &BenchArgs) -> cvxnn::Result<i32> {
         .iter()
         .map(|&(n, d, p, c)| Dims { n, d, p, c })
         .collect();
-    println!(
+    outln!(
         "augmented Lagrangian (cpu-f64, tol {:.0e} on violation^2 and subgradient^2) vs Clarabel, lambda {:.0e}",
-        a.tol, a.lambda
+        a.tol,
+        a.lambda
     );
-    println!(
+    outln!(
         "{:>5} {:>4} {:>4} {:>3} {:>11} {:>11} {:>9} {:>9} {:>6} {:>10} {:>10}  status",
         "n",
         "d",
@@ -92,7 +93,7 @@ fn run_relu(a: &BenchArgs) -> cvxnn::Result<i32> {
         "violation"
     );
     for r in al_vs_clarabel(&dims, a.lambda, a.tol)? {
-        println!(
+        outln!(
             "{:>5} {:>4} {:>4} {:>3} {:>11} {:>11.3} {:>9.3} {:>9} {:>6} {:>10.2e} {:>10.2e}  {}",
             r.dims.n,
             r.dims.d,
@@ -117,17 +118,23 @@ fn run_relu(a: &BenchArgs) -> cvxnn::Result<i32> {
         },
     )?;
     let gates = if quick { 4 } else { a.p };
-    println!(
+    outln!(
         "\ndigits, {gates} gates, lambda 1e-5, tol 1e-6, on {}",
         device.describe(a.precision)
     );
-    println!(
+    outln!(
         "{:<40} {:>9} {:>7} {:>7} {:>7} {:>8} {:>10}",
-        "method", "time_s", "its", "train", "test", "neurons", "violation"
+        "method",
+        "time_s",
+        "its",
+        "train",
+        "test",
+        "neurons",
+        "violation"
     );
     let f = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.4}"));
     for r in digits_three_ways(gates, 1e-5, &device, a.precision)? {
-        println!(
+        outln!(
             "{:<40} {:>9.2} {:>7} {:>7} {:>7} {:>8} {:>10}",
             r.method,
             r.time_s,
@@ -142,6 +149,14 @@ fn run_relu(a: &BenchArgs) -> cvxnn::Result<i32> {
 }
 
 pub fn run(a: BenchArgs) -> cvxnn::Result<i32> {
+    // Nothing to save: Ctrl-C ends a benchmark at once.
+    super::signals::exit_on_first();
+    if a.adapter.is_some() && a.device == DeviceChoice::Cpu {
+        return Err(Error::param(
+            "--adapter",
+            "names a GPU adapter; it has no meaning with --device cpu",
+        ));
+    }
     if a.model == super::train::ModelKind::Relu {
         return run_relu(&a);
     }
@@ -157,6 +172,36 @@ pub fn run(a: BenchArgs) -> cvxnn::Result<i32> {
         p: a.p,
         c: a.c,
     };
+    // X, two weight blocks, two prediction blocks (f64 at most) and the masks, checked before
+    // anything is allocated.
+    let need = (|| {
+        let words =
+            a.n.checked_mul(a.d)?
+                .checked_add(a.c.checked_mul(a.p)?.checked_mul(a.d)?.checked_mul(2)?)?
+                .checked_add(a.n.checked_mul(a.c)?.checked_mul(2)?)?;
+        (words as u64)
+            .checked_mul(8)?
+            .checked_add((a.n as u64).checked_mul(a.p.div_ceil(8) as u64)?)
+    })();
+    match (need, cvxnn::train::host_budget()) {
+        (None, _) => {
+            return Err(Error::param(
+                "--n/--d/--p/--c",
+                "sizes overflow a 64-bit byte count",
+            ));
+        }
+        (Some(b), Some(avail)) if b > avail => {
+            return Err(Error::param(
+                "--n/--d/--p/--c",
+                format!(
+                    "the benchmark needs {:.1} MB, {:.1} MB available",
+                    b as f64 / 1e6,
+                    avail as f64 / 1e6
+                ),
+            ));
+        }
+        _ => {}
+    }
     let sizes = format!(
         "n {} d {} p {} c {}; {:.2} GFLOP per product (2 n d p c); median of {}",
         a.n,
@@ -180,7 +225,7 @@ pub fn run(a: BenchArgs) -> cvxnn::Result<i32> {
     };
     let rows = match gpu {
         Some(ctx) => {
-            println!(
+            outln!(
                 "device: gpu-{} on {}; {sizes}",
                 a.precision.name(),
                 ctx.describe()
@@ -195,7 +240,7 @@ pub fn run(a: BenchArgs) -> cvxnn::Result<i32> {
                 0 => std::thread::available_parallelism().map_or(1, |c| c.get()),
                 t => t,
             };
-            println!(
+            outln!(
                 "device: cpu-{}, {threads} threads; {sizes}",
                 a.precision.name()
             );
@@ -205,9 +250,9 @@ pub fn run(a: BenchArgs) -> cvxnn::Result<i32> {
             }
         }
     };
-    println!("{HEADER}");
+    outln!("{HEADER}");
     for r in rows {
-        println!("{}", format_row(&r));
+        outln!("{}", format_row(&r));
     }
     Ok(0)
 }

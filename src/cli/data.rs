@@ -57,13 +57,18 @@ pub fn run(a: DataArgs) -> cvxnn::Result<i32> {
     let dir = f
         .dir
         .unwrap_or_else(|| PathBuf::from("data").join(src.name));
-    let data = cvxnn::fetch::fetch(&src, &dir, &mut |s| eprintln!("{s}"))?;
+    let data = cvxnn::fetch::fetch(
+        &src,
+        &dir,
+        &mut |s| eprintln!("{s}"),
+        &super::signals::interrupted,
+    )?;
     let extra = if src.unpacks_to.is_some() {
         " --gate-type conv --image 3,32,32"
     } else {
         ""
     };
-    println!("{}", data.display());
+    outln!("{}", data.display());
     eprintln!("train with: cvxnn train --data {}{extra}", data.display());
     Ok(0)
 }

@@ -1,11 +1,20 @@
 //! Command-line interface: one module per subcommand.
 
+/// `println!` that survives a closed or full stdout (`| head -1`, `> /dev/full`): the rest of the
+/// output is dropped and the run goes on, so its files are still written.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::stdout_line(format_args!($($arg)*))
+    };
+}
+
 mod bench;
 mod data;
 mod devices;
 mod path;
 mod predict;
 mod progress;
+pub mod signals;
 mod train;
 mod verify;
 
@@ -62,7 +71,7 @@ pub struct SolverArgs {
     #[arg(long, allow_hyphen_values = true, default_value_t = FistaSettings::default().tol)]
     pub tol: f64,
     /// Iteration budget.
-    #[arg(long, default_value_t = FistaSettings::default().max_iters)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = FistaSettings::default().max_iters)]
     pub max_iters: usize,
     /// Initial R-FISTA step size.
     #[arg(long, allow_hyphen_values = true, default_value_t = FistaSettings::default().step0)]
@@ -111,7 +120,7 @@ pub struct ProblemArgs {
     #[command(flatten)]
     data: DataArgs,
     /// Number of random Gaussian gate vectors to draw.
-    #[arg(long, default_value_t = ProblemConfig::default().gates)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = ProblemConfig::default().gates)]
     gates: usize,
     /// Read gates from a .npy file (float32 or float64, shape d x p, d counting the --bias column).
     #[arg(long, conflicts_with = "gates")]
@@ -122,22 +131,22 @@ pub struct ProblemArgs {
     #[arg(long, value_enum, default_value = "dense")]
     gate_type: GateType,
     /// Features per feature-sparse gate.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 10)]
     gate_order: usize,
     /// Image shape C,H,W of conv gates (features laid out channel-major, e.g. 3,32,32 for
     /// CIFAR-10, 1,28,28 for MNIST).
     #[arg(long)]
     image: Option<ImageShape>,
     /// Patch side of conv gates.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 3)]
     patch: usize,
     /// Gate offsets: none, or quantile (each gate active on --gate-active of the training rows;
     /// needs --bias, whose ones column carries the offsets).
     #[arg(long, value_enum, default_value = "none")]
     gate_bias: GateBias,
-    /// Fraction of training rows each gate is active on, with --gate-bias quantile.
-    #[arg(long, allow_hyphen_values = true, default_value_t = 0.5)]
-    gate_active: f64,
+    /// Fraction of training rows each gate is active on, with --gate-bias quantile [default: 0.5].
+    #[arg(long, allow_hyphen_values = true)]
+    gate_active: Option<f64>,
     /// Standardize columns (zero mean, unit variance) instead of dividing by their L2 norms.
     #[arg(long, conflicts_with = "no_unitize")]
     standardize: bool,
@@ -148,7 +157,7 @@ pub struct ProblemArgs {
     #[arg(long)]
     bias: bool,
     /// Seed for the gates and the train/test split.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 0)]
     seed: u64,
 }
 
@@ -205,7 +214,24 @@ impl ProblemArgs {
         })
     }
 
+    /// Registers the files this problem reads.
+    fn inputs(&self, files: &mut cvxnn::io::FilePlan) {
+        files.input("--data", &self.data.data);
+        if let Some(t) = &self.data.test_data {
+            files.input("--test-data", t);
+        }
+        if let Some(g) = &self.gates_file {
+            files.input("--gates-file", g);
+        }
+    }
+
     fn config(&self) -> cvxnn::Result<ProblemConfig> {
+        if self.gate_active.is_some() && self.gate_bias != GateBias::Quantile {
+            return Err(cvxnn::Error::param(
+                "--gate-active",
+                "sets the quantile offsets: use it with --gate-bias quantile (and --bias)",
+            ));
+        }
         let scaling = if self.standardize {
             Scaling::Standardize
         } else if self.no_unitize {
@@ -228,9 +254,21 @@ impl ProblemArgs {
             bias: self.bias,
             seed: self.seed,
             gate_kind: self.gate_kind()?,
-            gate_active: (self.gate_bias == GateBias::Quantile).then_some(self.gate_active),
+            gate_active: (self.gate_bias == GateBias::Quantile)
+                .then_some(self.gate_active.unwrap_or(0.5)),
         })
     }
+}
+
+/// How a command reports: the flags every command that prints results shares.
+#[derive(Args, Debug, Clone, Default)]
+pub struct OutputArgs {
+    /// Print results as JSON on stdout (progress goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// Print nothing but errors (and the --json output).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// Where and in which precision to solve.
@@ -247,12 +285,18 @@ pub struct DeviceArgs {
     #[arg(long, value_enum)]
     precision: Option<Precision>,
     /// CPU worker threads (0: all cores).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 0)]
     threads: usize,
 }
 
 impl DeviceArgs {
     fn resolve(&self) -> cvxnn::Result<Device> {
+        if self.adapter.is_some() && self.device == DeviceChoice::Cpu {
+            return Err(cvxnn::Error::param(
+                "--adapter",
+                "names a GPU adapter; it has no meaning with --device cpu",
+            ));
+        }
         let choice = if self.adapter.is_some() && self.device == DeviceChoice::Auto {
             DeviceChoice::Gpu
         } else {
@@ -269,15 +313,58 @@ impl DeviceArgs {
     }
 }
 
-pub fn run(cli: Cli) -> cvxnn::Result<i32> {
-    // The first Ctrl-C asks the solver to stop after its iteration and save its state; if the
-    // handler cannot be installed, Ctrl-C keeps its default (immediate exit).
-    let _ = ctrlc::set_handler(|| {
-        if progress::INTERRUPTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
-            std::process::exit(130);
+static STDOUT_GONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Writes one line to stdout; see `outln!`. A broken pipe is the reader's choice and is not
+/// reported; any other failure is, once, on stderr.
+pub fn stdout_line(args: std::fmt::Arguments) {
+    use std::io::Write;
+    use std::sync::atomic::Ordering;
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{args}").and_then(|()| out.flush()) {
+        STDOUT_GONE.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("warning: stdout: {e}; the rest of the output is dropped");
         }
-        eprintln!("\ninterrupt: stopping after this iteration (Ctrl-C again to quit now)");
-    });
+    }
+}
+
+/// Prints a command-line error as one line (help and version go out whole) and returns the
+/// exit code: 0 for --help / --version, 2 for a usage error.
+pub fn report_usage_error(e: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            2
+        } else {
+            0
+        };
+    }
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or("invalid arguments").trim();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    // clap's tip ("a similar argument exists: '--lambda'") is worth keeping on the same line.
+    let tip = text
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("tip: "))
+        .map(|t| format!("; {t}"))
+        .unwrap_or_default();
+    eprintln!("error: {first}{tip} (see --help)");
+    2
+}
+
+pub fn run(cli: Cli) -> cvxnn::Result<i32> {
+    signals::install();
     match cli.cmd {
         Command::Train(a) => train::run(a),
         Command::Predict(a) => predict::run(a),

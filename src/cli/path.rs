@@ -26,7 +26,7 @@ pub struct PathArgs {
     #[arg(long, allow_hyphen_values = true)]
     lambda_min: Option<f64>,
     /// Number of lam values.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     steps: Option<usize>,
     #[arg(long, value_enum, default_value = "neuron-gl1")]
     regularizer: Regularizer,
@@ -34,7 +34,7 @@ pub struct PathArgs {
     #[arg(long, allow_hyphen_values = true, default_value_t = FistaSettings::default().tol)]
     tol: f64,
     /// Iteration budget of each solve.
-    #[arg(long, default_value_t = FistaSettings::default().max_iters)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = FistaSettings::default().max_iters)]
     max_iters: usize,
     /// Start every solve from zero instead of the previous solution (to measure warm starts).
     #[arg(long)]
@@ -42,6 +42,8 @@ pub struct PathArgs {
     /// Folder for path.csv and one model per lam (created if missing).
     #[arg(long)]
     out_dir: Option<PathBuf>,
+    #[command(flatten)]
+    output: super::OutputArgs,
 }
 
 pub fn run(a: PathArgs) -> cvxnn::Result<i32> {
@@ -66,6 +68,9 @@ pub fn run(a: PathArgs) -> cvxnn::Result<i32> {
         ..FistaSettings::default()
     };
     base.clone().check()?;
+    let cfg = a.problem.config()?;
+    let mut files = cvxnn::io::FilePlan::default();
+    a.problem.inputs(&mut files);
     if let Some(dir) = &a.out_dir {
         std::fs::create_dir_all(dir).map_err(|e| {
             Error::param(
@@ -73,21 +78,34 @@ pub fn run(a: PathArgs) -> cvxnn::Result<i32> {
                 format!("{}: cannot create ({e})", dir.display()),
             )
         })?;
-        cvxnn::io::check_writable(&dir.join("path.csv"), "--out-dir")?;
+        for f in ["path.csv", "path.svg", "path.png"] {
+            files.output("--out-dir", dir.join(f));
+        }
+        for &lam in &lambdas {
+            let model = dir.join(model_name(lam));
+            files.output("--out-dir", model.with_extension("json"));
+            files.output("--out-dir", model);
+        }
     }
+    files.check()?;
+    let loaded = train::load_problem(&cfg)?;
     let device = a.device.resolve()?;
     let precision = a.device.precision.unwrap_or(device.default_precision());
-    let cfg = a.problem.config()?;
-    let prep = train::prepare_on(&cfg, &device)?;
-    eprintln!(
-        "path: {} lam values on {} ({} starts), {} gates kept, data {}",
-        lambdas.len(),
-        device.describe(precision),
-        if a.cold { "cold" } else { "warm" },
-        prep.patterns.kept.len(),
-        prep.train.name
-    );
-    println!("{}", Point::CSV_HEADER);
+    let prep = train::with_patterns(loaded, &device)?;
+    let (quiet, json) = (a.output.quiet, a.output.json);
+    if !quiet {
+        eprintln!(
+            "path: {} lam values on {} ({} starts), {} gates kept, data {}",
+            lambdas.len(),
+            device.describe(precision),
+            if a.cold { "cold" } else { "warm" },
+            prep.patterns.kept.len(),
+            prep.train.name
+        );
+    }
+    if !quiet && !json {
+        outln!("{}", Point::CSV_HEADER);
+    }
     let mut csv = format!("{}\n", Point::CSV_HEADER);
     let points = path::run(
         &prep,
@@ -97,12 +115,17 @@ pub fn run(a: PathArgs) -> cvxnn::Result<i32> {
         !a.cold,
         &device,
         precision,
-        |pt, _, net| {
-            println!("{}", pt.csv_row());
+        &super::signals::interrupted,
+        |pt: &Point, _, net: &cvxnn::model::Network| {
+            if json {
+                outln!("{}", serde_json::to_string(pt).expect("a point serializes"));
+            } else if !quiet {
+                outln!("{}", pt.csv_row());
+            }
             csv.push_str(&pt.csv_row());
             csv.push('\n');
             if let Some(dir) = &a.out_dir {
-                net.save(&dir.join(format!("model-lam-{:.4e}.safetensors", pt.lambda)))?;
+                net.save(&dir.join(model_name(pt.lambda)))?;
                 // Rewritten after every solve, so an interrupted path keeps what it finished.
                 write_atomic(&dir.join("path.csv"), csv.as_bytes())?;
             }
@@ -114,10 +137,28 @@ pub fn run(a: PathArgs) -> cvxnn::Result<i32> {
         write_atomic(&dir.join("path.svg"), cvxnn::plot::svg(&chart).as_bytes())?;
         write_atomic(&dir.join("path.png"), &cvxnn::plot::png(&chart)?)?;
     }
+    if super::signals::interrupted() {
+        return Err(Error::Interrupted(format!(
+            "path interrupted after {} of {} lam values{}",
+            points.len(),
+            lambdas.len(),
+            a.out_dir
+                .as_ref()
+                .map(|d| format!("; {} holds them", d.join("path.csv").display()))
+                .unwrap_or_default()
+        )));
+    }
     let total: f64 = points.iter().map(|p| p.time_s).sum();
     let iters: usize = points.iter().map(|p| p.iterations).sum();
-    eprintln!("path: {iters} iterations, {total:.2} s of solves");
+    if !quiet {
+        eprintln!("path: {iters} iterations, {total:.2} s of solves");
+    }
     Ok(0)
+}
+
+/// The model file of one lam (5 significant digits).
+fn model_name(lambda: f64) -> String {
+    format!("model-lam-{lambda:.4e}.safetensors")
 }
 
 /// Accuracy (or MSE) and active neurons against lam, log axis.

@@ -2,7 +2,7 @@
 
 use clap::Args;
 use cvxnn::data::{self, LabelColumn, Labels, LoadOptions};
-use cvxnn::io::{check_writable, write_atomic};
+use cvxnn::io::{FilePlan, write_atomic};
 use cvxnn::model::Network;
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -22,15 +22,17 @@ pub struct PredictArgs {
     /// Write predictions (one row per example) to this CSV file.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Print the result as one JSON object.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::OutputArgs,
 }
 
 pub fn run(a: PredictArgs) -> cvxnn::Result<i32> {
+    let mut files = FilePlan::default();
+    files.input("--model", &a.model).input("--data", &a.data);
     if let Some(o) = &a.out {
-        check_writable(o, "--out")?;
+        files.output("--out", o);
     }
+    files.check()?;
     let net = Network::load(&a.model)?;
     let opts = LoadOptions {
         label_column: a.label_column.clone(),
@@ -60,13 +62,13 @@ pub fn run(a: PredictArgs) -> cvxnn::Result<i32> {
     } else {
         "mse"
     };
-    if a.json {
-        println!(
+    if a.output.json {
+        outln!(
             "{}",
             serde_json::json!({ "rows": ds.n(), metric: score, "hidden_units": net.hidden() })
         );
-    } else {
-        println!(
+    } else if !a.output.quiet {
+        outln!(
             "model {}: {} hidden units, {} rows of {}",
             a.model.display(),
             net.hidden(),
@@ -74,12 +76,12 @@ pub fn run(a: PredictArgs) -> cvxnn::Result<i32> {
             ds.name
         );
         match (score, &ds.labels) {
-            (Some(s), _) => println!("{metric} {s:.6}"),
-            (None, Labels::Missing) => println!("no labels in the data: nothing to score"),
-            (None, _) => println!("labels do not fit the model's task: not scored"),
+            (Some(s), _) => outln!("{metric} {s:.6}"),
+            (None, Labels::Missing) => outln!("no labels in the data: nothing to score"),
+            (None, _) => outln!("labels do not fit the model's task: not scored"),
         }
         if let Some(p) = &a.out {
-            println!("predictions written to {}", p.display());
+            outln!("predictions written to {}", p.display());
         }
     }
     Ok(0)

@@ -24,9 +24,6 @@ pub struct CliObserver {
     plot: Option<(PathBuf, Vec<[f64; 4]>)>,
 }
 
-/// Set by the Ctrl-C handler; polled by the solver through the observer.
-pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
 impl CliObserver {
     pub fn new(
         quiet: bool,
@@ -80,7 +77,7 @@ impl CliObserver {
         match (&self.bar, self.to_stderr) {
             (Some(b), _) => b.println(s),
             (None, true) => eprintln!("{s}"),
-            (None, false) => println!("{s}"),
+            (None, false) => outln!("{s}"),
         }
     }
 
@@ -112,7 +109,7 @@ impl CliObserver {
         }
     }
 
-    /// Logs the last iteration if the table skipped it, then writes the metrics file.
+    /// Logs the last iteration if the table skipped it (files are written by `write_files`).
     pub fn finish(&mut self, sol: &Solution) -> cvxnn::Result<()> {
         if let Some(b) = self.bar.take() {
             b.finish_and_clear();
@@ -128,6 +125,12 @@ impl CliObserver {
                 sol.line_search_failures
             );
         }
+        Ok(())
+    }
+
+    /// Writes the side outputs (--metrics-out, --plot). Called after the model is saved, so
+    /// that a failing side output never loses the model.
+    pub fn write_files(&self) -> cvxnn::Result<()> {
         if let Some(p) = &self.metrics_path {
             write_atomic(p, self.metrics.as_bytes())?;
         }
@@ -188,7 +191,7 @@ impl Observer for CliObserver {
     }
 
     fn should_stop(&self) -> bool {
-        INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed)
+        super::signals::interrupted()
     }
 
     fn observe(&mut self, info: &IterInfo) {

@@ -5,7 +5,7 @@ use super::progress::CliObserver;
 use clap::Args;
 use cvxnn::Error;
 use cvxnn::decompose::Method;
-use cvxnn::io::check_writable;
+use cvxnn::io::FilePlan;
 use cvxnn::solver::{AlSettings, Solution};
 use cvxnn::train;
 use std::path::PathBuf;
@@ -67,7 +67,7 @@ pub struct TrainArgs {
     #[arg(long)]
     checkpoint: Option<PathBuf>,
     /// Checkpoint interval in iterations.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 100)]
     checkpoint_every: usize,
     /// Continue the run saved in this checkpoint (same data, gates and settings; --max-iters
     /// counts from the start of the original run).
@@ -87,14 +87,10 @@ pub struct TrainArgs {
     #[arg(long)]
     plot: Option<PathBuf>,
     /// Print the iteration table every N iterations.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = 100)]
     log_every: usize,
-    /// Print the final summary as one JSON object on stdout (the table goes to stderr).
-    #[arg(long)]
-    json: bool,
-    /// Print nothing but errors (and the --json summary).
-    #[arg(long)]
-    quiet: bool,
+    #[command(flatten)]
+    output: super::OutputArgs,
 }
 
 /// Where Ctrl-C saves the state of a run without --checkpoint: beside the model file.
@@ -133,9 +129,6 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
     if a.checkpoint_every == 0 {
         return Err(Error::param("--checkpoint-every", "0 (must be >= 1)"));
     }
-    if let Some(c) = &a.checkpoint {
-        check_writable(c, "--checkpoint")?;
-    }
     if !(a.rho >= 0.0 && a.rho.is_finite()) {
         return Err(Error::param("--rho", format!("{} (must be >= 0)", a.rho)));
     }
@@ -157,10 +150,6 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
                 ),
             ));
         }
-        check_writable(&a.out, "--out")?;
-    }
-    if let Some(m) = &a.metrics_out {
-        check_writable(m, "--metrics-out")?;
     }
     if let Some(p) = &a.plot {
         let ext = p
@@ -173,15 +162,44 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
                 format!("{}: the file name must end in .png or .svg", p.display()),
             ));
         }
-        check_writable(p, "--plot")?;
     }
     if a.log_every == 0 {
         return Err(Error::param("--log-every", "0 (must be >= 1)"));
     }
+    if a.decompose.is_some() && !(a.decompose_tol > 0.0 && a.decompose_tol.is_finite()) {
+        return Err(Error::param(
+            "--decompose-tol",
+            format!("{} (must be > 0)", a.decompose_tol),
+        ));
+    }
+    let cfg = a.problem.config()?;
+    // Every file read and written, checked before any work: no output may replace an input.
+    let mut files = FilePlan::default();
+    a.problem.inputs(&mut files);
+    if let Some(r) = &a.resume {
+        files.input("--resume", r);
+    }
+    if save {
+        files.output("--out", &a.out);
+        files.output("--out", a.out.with_extension("json"));
+    }
+    for (flag, p) in [
+        ("--metrics-out", &a.metrics_out),
+        ("--plot", &a.plot),
+        ("--checkpoint", &a.checkpoint),
+    ] {
+        if let Some(p) = p {
+            files.output(flag, p);
+        }
+    }
+    // Saving on into the checkpoint a run resumed from is how checkpoints are meant to be used.
+    files.may_update("--checkpoint", "--resume");
+    files.check()?;
+    // The data is read and checked before any GPU adapter is probed.
+    let loaded = train::load_problem(&cfg)?;
     let device = a.device.resolve()?;
     let precision = a.device.precision.unwrap_or(device.default_precision());
-    let cfg = a.problem.config()?;
-    let prep = train::prepare_on(&cfg, &device)?;
+    let prep = train::with_patterns(loaded, &device)?;
     let dims_note = format!(
         "data {}: {} train rows{}, {} features -> {} after preprocessing; {}; gates: {} drawn, {} kept ({} all-zero and {} duplicate patterns dropped)",
         prep.train.name,
@@ -207,8 +225,8 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
         cvxnn::conic::check_exact_size(prep.x.nrows(), prep.x.ncols())?;
     }
     let mut obs = CliObserver::new(
-        a.quiet,
-        a.json,
+        a.output.quiet,
+        a.output.json,
         a.log_every,
         a.solver.max_iters,
         a.metrics_out.clone(),
@@ -260,7 +278,19 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
             }
             let at = al
                 .as_ref()
-                .map_or(st.iteration, |al| al.base + st.iteration);
+                .map_or(Some(st.iteration), |al| al.base.checked_add(st.iteration))
+                .filter(|&at| at <= a.solver.max_iters)
+                .ok_or_else(|| {
+                    Error::param(
+                        "--resume",
+                        format!(
+                            "{}: saved at iteration {}, beyond --max-iters {}",
+                            path.display(),
+                            st.iteration,
+                            a.solver.max_iters
+                        ),
+                    )
+                })?;
             obs.line(&format!("resuming {} at iteration {at}", path.display()));
             Some((st, al))
         }
@@ -276,10 +306,18 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
             .saved
             .as_ref()
             .map_or("<nowhere>".to_string(), |p| p.display().to_string());
-        eprintln!(
+        obs.write_files()?;
+        Err(Error::Interrupted(format!(
             "interrupted at iteration {iterations}; state saved to {at}; continue with --resume {at} (no model was saved)"
-        );
-        Ok(130)
+        )))
+    };
+    // A solve that ran off to inf / NaN has no model worth saving (its metadata would not load).
+    let diverged = |obs: &CliObserver, sol: &Solution| {
+        obs.write_files()?;
+        Err(Error::Diverged(format!(
+            "objective {} at iteration {} (status {}); no model saved; try a smaller --step0 or rescale the data",
+            sol.objective, sol.iterations, sol.status
+        )))
     };
     let mut violation: Option<f64> = None;
     let mut outer: Option<usize> = None;
@@ -300,6 +338,9 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
         obs.finish(&al.solution)?;
         if al.solution.status == cvxnn::solver::Status::Interrupted {
             return interrupted(&obs, al.solution.iterations);
+        }
+        if !al.solution.objective.is_finite() {
+            return diverged(&obs, &al.solution);
         }
         violation = Some(al.viol_max);
         outer = Some(al.outer);
@@ -327,6 +368,9 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
         obs.finish(&sol)?;
         if sol.status == cvxnn::solver::Status::Interrupted {
             return interrupted(&obs, sol.iterations);
+        }
+        if !sol.objective.is_finite() {
+            return diverged(&obs, &sol);
         }
         match a.decompose {
             None => {
@@ -374,13 +418,24 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
     if save {
         net.save(&a.out)?;
     }
+    // After the model: a failing side output is reported, the model is kept.
+    obs.write_files().map_err(|e| {
+        Error::Data(format!(
+            "{e} ({})",
+            if save {
+                format!("the model was saved to {}", a.out.display())
+            } else {
+                "--no-save: no model".to_string()
+            }
+        ))
+    })?;
     let classify = prep.task.is_classification();
     let (acc_tr, acc_te, mse_tr, mse_te) = if classify {
         (scores.train, scores.test, None, None)
     } else {
         (None, None, scores.train, scores.test)
     };
-    if a.json {
+    if a.output.json {
         let summary = serde_json::json!({
             "objective": sol.objective,
             "loss": sol.loss,
@@ -403,41 +458,44 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
             "decomposition": decomposition,
             "model": if save { Some(a.out.display().to_string()) } else { None },
         });
-        println!("{summary}");
-    } else if !a.quiet {
+        outln!("{summary}");
+    } else if !a.output.quiet {
         let fmt = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".into());
-        println!("status          {}", sol.status);
-        println!("iterations      {}", sol.iterations);
-        println!(
+        outln!("status          {}", sol.status);
+        outln!("iterations      {}", sol.iterations);
+        outln!(
             "objective       {:.8e}  (loss {:.6e} + lambda * penalty {:.6e})",
-            sol.objective, sol.loss, sol.penalty
+            sol.objective,
+            sol.loss,
+            sol.penalty
         );
-        println!(
+        outln!(
             "grad_norm_sq    {:.3e}  (tol {:.1e})",
-            sol.grad_norm_sq, a.solver.tol
+            sol.grad_norm_sq,
+            a.solver.tol
         );
         if classify {
-            println!("train accuracy  {}", fmt(acc_tr));
-            println!("test accuracy   {}", fmt(acc_te));
+            outln!("train accuracy  {}", fmt(acc_tr));
+            outln!("test accuracy   {}", fmt(acc_te));
         } else {
-            println!("train mse       {}", fmt(mse_tr));
-            println!("test mse        {}", fmt(mse_te));
+            outln!("train mse       {}", fmt(mse_tr));
+            outln!("test mse        {}", fmt(mse_te));
         }
-        println!(
+        outln!(
             "active neurons  {} (of {} = {}outputs x gates)",
             net.hidden(),
             (1 + usize::from(net.is_relu())) * prep.task.outputs() * prep.patterns.kept.len(),
             if net.is_relu() { "2 x " } else { "" }
         );
         if let Some(v) = violation {
-            println!("max violation   {v:.3e}  (max over constraints of (-(2 D_i - I) X w)_+)");
+            outln!("max violation   {v:.3e}  (max over constraints of (-(2 D_i - I) X w)_+)");
         }
         if let Some(o) = outer {
-            println!("outer steps     {o}");
+            outln!("outer steps     {o}");
         }
-        println!("time            {:.2} s", sol.time_s);
+        outln!("time            {:.2} s", sol.time_s);
         if save {
-            println!(
+            outln!(
                 "model           {} (+ {})",
                 a.out.display(),
                 a.out.with_extension("json").display()

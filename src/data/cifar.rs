@@ -17,6 +17,24 @@ pub fn load_files(files: &[PathBuf], name: String) -> Result<Dataset> {
     let mut labels: Vec<f64> = Vec::new();
     for f in files {
         let bytes = std::fs::read(f).map_err(|e| Error::io(f, e))?;
+        parse_records(&bytes, f, &mut x, &mut labels)?;
+    }
+    let n = labels.len();
+    Ok(Dataset {
+        x: Array2::from_shape_vec((n, PIXELS), x).expect("whole records"),
+        labels: Labels::Column(labels),
+        name,
+    })
+}
+
+/// Appends the records of one batch file's bytes to `x` (scaled pixels) and `labels`.
+pub fn parse_records(
+    bytes: &[u8],
+    f: &Path,
+    x: &mut Vec<f64>,
+    labels: &mut Vec<f64>,
+) -> Result<()> {
+    {
         if bytes.is_empty() || bytes.len() % RECORD != 0 {
             return Err(Error::format(
                 f,
@@ -40,12 +58,7 @@ pub fn load_files(files: &[PathBuf], name: String) -> Result<Dataset> {
             x.extend(rec[1..].iter().map(|&b| b as f64 / 255.0));
         }
     }
-    let n = labels.len();
-    Ok(Dataset {
-        x: Array2::from_shape_vec((n, PIXELS), x).expect("whole records"),
-        labels: Labels::Column(labels),
-        name,
-    })
+    Ok(())
 }
 
 /// Whether `dir` looks like the CIFAR-10 binary folder.

@@ -6,7 +6,23 @@ use crate::error::{Error, Result};
 use ndarray::Array2;
 use std::path::Path;
 
+/// Whether a first line that is not all numbers is a header: every field is text, or it has
+/// another field count than the first data row (scikit-learn's "n_samples,n_features,names"
+/// headers). A line of numbers with one bad cell is an error, not a header.
+fn is_header(fields: &[&str], next_fields: Option<usize>) -> bool {
+    fields.iter().all(|f| f.parse::<f64>().is_err()) || next_fields != Some(fields.len())
+}
+
 pub fn parse(text: &str, path: &Path, opts: &LoadOptions) -> Result<Dataset> {
+    // A UTF-8 byte-order mark (Excel writes one) is not part of the first cell.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let next_fields = |after: usize| {
+        text.lines()
+            .skip(after + 1)
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(|l| l.split(',').count())
+    };
     let mut header: Option<Vec<String>> = None;
     let mut values: Vec<f64> = Vec::new();
     let mut cols: Option<usize> = None;
@@ -24,7 +40,7 @@ pub fn parse(text: &str, path: &Path, opts: &LoadOptions) -> Result<Dataset> {
             .map(|(j, f)| f.parse::<f64>().map_err(|_| j))
             .collect();
         match parsed {
-            Err(_) if rows == 0 && header.is_none() => {
+            Err(_) if rows == 0 && header.is_none() && is_header(&fields, next_fields(k)) => {
                 header = Some(fields.iter().map(|s| s.to_string()).collect());
                 continue;
             }
@@ -60,6 +76,9 @@ pub fn parse(text: &str, path: &Path, opts: &LoadOptions) -> Result<Dataset> {
         }
     }
     let cols = cols.ok_or_else(|| Error::format(path, "no numeric rows"))?;
+    if rows == 0 {
+        return Err(Error::format(path, "no numeric rows"));
+    }
     let table = Array2::from_shape_vec((rows, cols), values).expect("rows checked");
     let mut opts = opts.clone();
     if let LabelColumn::Name(name) = &opts.label_column {
@@ -118,5 +137,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 2") && e.contains("non-finite"), "{e}");
+        // One bad cell on line 1 is an error there, not a header; a byte-order mark is skipped.
+        let e = parse("1,x,0\n3,4,1\n", p(), &LoadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 1") && e.contains("'x'"), "{e}");
+        let ds = parse("\u{feff}1,2,0\n3,4,1\n", p(), &LoadOptions::default()).unwrap();
+        assert_eq!(ds.n(), 2);
+        let ds = parse("\u{feff}a,b,y\n3,4,1\n", p(), &LoadOptions::default()).unwrap();
+        assert_eq!(ds.n(), 1);
     }
 }

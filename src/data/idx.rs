@@ -9,6 +9,11 @@ use std::path::{Path, PathBuf};
 /// Reads an IDX file into (dims, bytes). Only unsigned-byte data (type 0x08) is supported.
 pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_idx(raw, path)
+}
+
+/// Parses the bytes of an IDX file (gzipped or not); `path` names it in errors.
+pub fn parse_idx(raw: Vec<u8>, path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&raw[..])
@@ -38,8 +43,16 @@ pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
     let dims: Vec<usize> = (0..ndim)
         .map(|k| u32::from_be_bytes(bytes[4 + 4 * k..8 + 4 * k].try_into().unwrap()) as usize)
         .collect();
-    let count: usize = dims.iter().product();
-    if bytes.len() != head + count {
+    let count = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| {
+            Error::format(
+                path,
+                format!("IDX dims {dims:?} overflow the element count"),
+            )
+        })?;
+    if bytes.len() - head != count {
         return Err(Error::format(
             path,
             format!(

@@ -292,6 +292,24 @@ pub(crate) fn split_label_column(
     })
 }
 
+/// A 64-bit hash of a sequence of values (their exact bits), for run fingerprints: two arrays
+/// with the same hash are, for all practical purposes, the same content.
+pub fn content_hash(values: impl Iterator<Item = f64>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut len: u64 = 0;
+    for v in values {
+        h = (h ^ v.to_bits())
+            .wrapping_mul(0x0000_0100_0000_01b3)
+            .rotate_left(29);
+        len += 1;
+    }
+    // A final avalanche (splitmix64) so nearby inputs give unrelated hashes.
+    let mut z = h ^ len.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// A seeded random split; returns (train, test). `test_fraction` 0 gives an empty test set.
 pub fn split(ds: &Dataset, test_fraction: f64, seed: u64) -> (Dataset, Option<Dataset>) {
     let n = ds.n();

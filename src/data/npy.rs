@@ -21,7 +21,15 @@ pub fn read_npy_file(path: &Path) -> Result<NpyArray> {
 /// Reads every array of a `.npz` archive, keyed by name without the `.npy` suffix.
 pub fn read_npz_file(path: &Path) -> Result<Vec<(String, NpyArray)>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut zip = zip::ZipArchive::new(file)
+    parse_npz(file, path)
+}
+
+/// Reads every array of a `.npz` archive from `reader`; `path` names it in errors.
+pub fn parse_npz<R: Read + std::io::Seek>(
+    reader: R,
+    path: &Path,
+) -> Result<Vec<(String, NpyArray)>> {
+    let mut zip = zip::ZipArchive::new(reader)
         .map_err(|e| Error::format(path, format!("not a valid .npz (zip) archive: {e}")))?;
     let mut out = Vec::new();
     for k in 0..zip.len() {
@@ -97,19 +105,18 @@ pub fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
                 .map_err(|_| format!("bad shape entry '{s}'"))
         })
         .collect::<std::result::Result<_, _>>()?;
-    let count: usize = shape.iter().product();
-
-    let (order, kind) = descr.split_at(1);
-    let big = order == ">";
-    let (code, size) = kind.split_at(1);
-    let size: usize = size
-        .parse()
-        .map_err(|_| format!("unsupported dtype '{descr}'"))?;
+    let count = shape
+        .iter()
+        .try_fold(1usize, |acc, &s| acc.checked_mul(s))
+        .ok_or_else(|| format!("shape {shape:?} has more elements than memory can hold"))?;
+    let (code, size, big) = dtype(descr)?;
     let body = &bytes[hstart + hlen..];
-    if body.len() < count * size {
+    let need = count
+        .checked_mul(size)
+        .ok_or_else(|| format!("shape {shape:?} has more bytes than memory can hold"))?;
+    if body.len() < need {
         return Err(format!(
-            "data truncated: shape {shape:?} of {descr} needs {} bytes, file has {}",
-            count * size,
+            "data truncated: shape {shape:?} of {descr} needs {need} bytes, file has {}",
             body.len()
         ));
     }
@@ -122,28 +129,28 @@ pub fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
             b[..size].reverse();
         }
         let v = match (code, size) {
-            ("f", 4) => {
+            ('f', 4) => {
                 integer = false;
                 f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64
             }
-            ("f", 8) => {
+            ('f', 8) => {
                 integer = false;
                 f64::from_le_bytes(b)
             }
-            ("i", 1) => b[0] as i8 as f64,
-            ("i", 2) => i16::from_le_bytes([b[0], b[1]]) as f64,
-            ("i", 4) => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64,
-            ("i", 8) => i64::from_le_bytes(b) as f64,
-            ("u", 1) | ("b", 1) => b[0] as f64,
-            ("u", 2) => u16::from_le_bytes([b[0], b[1]]) as f64,
-            ("u", 4) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64,
-            ("u", 8) => u64::from_le_bytes(b) as f64,
+            ('i', 1) => b[0] as i8 as f64,
+            ('i', 2) => i16::from_le_bytes([b[0], b[1]]) as f64,
+            ('i', 4) => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64,
+            ('i', 8) => i64::from_le_bytes(b) as f64,
+            ('u', 1) | ('b', 1) => b[0] as f64,
+            ('u', 2) => u16::from_le_bytes([b[0], b[1]]) as f64,
+            ('u', 4) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64,
+            ('u', 8) => u64::from_le_bytes(b) as f64,
             _ => return Err(format!("unsupported dtype '{descr}' (numbers only)")),
         };
         data.push(v);
     }
     if count == 0 {
-        integer = code != "f";
+        integer = code != 'f';
     }
     if fortran && shape.len() == 2 {
         let (r, c) = (shape[0], shape[1]);
@@ -162,6 +169,24 @@ pub fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
         data,
         integer,
     })
+}
+
+/// Splits a dtype string such as `<f8` into (kind, item size, big-endian), accepting only the
+/// numeric kinds the reader decodes, so that no item is wider than 8 bytes.
+fn dtype(descr: &str) -> std::result::Result<(char, usize, bool), String> {
+    let unsupported = || format!("unsupported dtype '{descr}' (numbers of up to 8 bytes only)");
+    let mut chars = descr.chars();
+    let big = match chars.next() {
+        Some('>') => true,
+        Some('<' | '|' | '=') => false,
+        _ => return Err(unsupported()),
+    };
+    let code = chars.next().ok_or_else(unsupported)?;
+    let size: usize = chars.as_str().parse().map_err(|_| unsupported())?;
+    match (code, size) {
+        ('f', 4 | 8) | ('i' | 'u', 1 | 2 | 4 | 8) | ('b', 1) => Ok((code, size, big)),
+        _ => Err(unsupported()),
+    }
 }
 
 /// Encodes a C-ordered f64 array as `.npy` bytes (used by tests and by tools that export gates).

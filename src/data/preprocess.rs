@@ -34,7 +34,16 @@ impl Preprocess {
         let (shift, scale) = match scaling {
             Scaling::None => (vec![0.0; d], vec![1.0; d]),
             Scaling::Unitize => {
-                let norms = x.map_axis(Axis(0), |c| c.dot(&c).sqrt());
+                // Scaled by the largest entry so that squares of values above 1e154 do not
+                // overflow (a norm that still overflows is caught by `prepare`).
+                let norms = x.map_axis(Axis(0), |c| {
+                    let m = c.iter().fold(0.0f64, |m, &a| m.max(a.abs()));
+                    if m > 0.0 {
+                        m * c.iter().map(|&a| (a / m) * (a / m)).sum::<f64>().sqrt()
+                    } else {
+                        0.0
+                    }
+                });
                 (
                     vec![0.0; d],
                     norms

@@ -61,3 +61,14 @@ pub struct Silent;
 impl Observer for Silent {
     fn observe(&mut self, _: &IterInfo) {}
 }
+
+/// Ignores every iteration but stops the solve when `0()` turns true (a path or a bench that
+/// Ctrl-C should end).
+pub struct StopWhen<'a>(pub &'a (dyn Fn() -> bool + Sync));
+
+impl Observer for StopWhen<'_> {
+    fn observe(&mut self, _: &IterInfo) {}
+    fn should_stop(&self) -> bool {
+        (self.0)()
+    }
+}

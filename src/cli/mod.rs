@@ -42,7 +42,9 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Train a convex gated ReLU network with R-FISTA and save it.
+    /// Train a two-layer network by convex optimization and save it: a gated ReLU network
+    /// (R-FISTA, the default) or a standard ReLU network (--model relu: augmented Lagrangian;
+    /// or --decompose after a gated solve).
     Train(train::TrainArgs),
     /// Run a saved model on data: print accuracy / MSE, optionally write predictions to CSV.
     Predict(predict::PredictArgs),

@@ -69,9 +69,20 @@ pub struct SolverArgs {
     /// Regularizer R(U).
     #[arg(long, value_enum, default_value = "neuron-gl1")]
     pub regularizer: Regularizer,
-    /// Stop when the squared norm of the minimum-norm subgradient is <= tol.
+    /// Stopping rule: subgradient (scnn's: squared minimum-norm subgradient norm <= --tol) or
+    /// gap (the relative duality gap <= --gap-tol, a certificate of suboptimality)
+    /// [default: subgradient, or gap when --gap-tol is given].
+    #[arg(long, value_enum)]
+    pub stop: Option<StopRule>,
+    /// Relative duality gap (P(U) - D(Theta)) / P(0) to stop at, with --stop gap [default: 1e-3].
+    #[arg(long, allow_hyphen_values = true)]
+    pub gap_tol: Option<f64>,
+    /// Squared minimum-norm subgradient norm to stop at, with --stop subgradient.
     #[arg(long, allow_hyphen_values = true, default_value_t = FistaSettings::default().tol)]
     pub tol: f64,
+    /// End the solve with status MaxTime after this many seconds.
+    #[arg(long, allow_hyphen_values = true)]
+    pub time_limit: Option<f64>,
     /// Iteration budget.
     #[arg(long, allow_hyphen_values = true, default_value_t = FistaSettings::default().max_iters)]
     pub max_iters: usize,
@@ -80,12 +91,36 @@ pub struct SolverArgs {
     pub step0: f64,
 }
 
+/// The --gap-tol of `--stop gap` when none is given.
+pub const DEFAULT_GAP_TOL: f64 = 1e-3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StopRule {
+    Gap,
+    Subgradient,
+}
+
+/// The gap tolerance a command stops on, or None for scnn's subgradient rule (the default for
+/// now: with today's R-FISTA a certified gap costs many more iterations, see BENCHMARKS.md).
+pub fn gap_tol(stop: Option<StopRule>, gap_tol: Option<f64>) -> Option<f64> {
+    match (stop, gap_tol) {
+        (Some(StopRule::Subgradient), _) | (None, None) => None,
+        (_, g) => Some(g.unwrap_or(DEFAULT_GAP_TOL)),
+    }
+}
+
 impl SolverArgs {
+    pub fn gap_tol(&self) -> Option<f64> {
+        gap_tol(self.stop, self.gap_tol)
+    }
+
     pub fn params(&self) -> cvxnn::Result<FistaParams> {
         FistaSettings {
             lambda: self.lambda,
             regularizer: self.regularizer,
             tol: self.tol,
+            gap_tol: self.gap_tol(),
+            time_limit: self.time_limit,
             max_iters: self.max_iters,
             step0: self.step0,
             ..Default::default()

@@ -33,6 +33,12 @@ pub struct PathArgs {
     /// Stopping tolerance of each solve.
     #[arg(long, allow_hyphen_values = true, default_value_t = FistaSettings::default().tol)]
     tol: f64,
+    /// Stopping rule of each solve (as for train).
+    #[arg(long, value_enum)]
+    stop: Option<super::StopRule>,
+    /// Relative duality gap each solve stops at, with --stop gap [default: 1e-3].
+    #[arg(long, allow_hyphen_values = true)]
+    gap_tol: Option<f64>,
     /// Iteration budget of each solve.
     #[arg(long, allow_hyphen_values = true, default_value_t = FistaSettings::default().max_iters)]
     max_iters: usize,
@@ -65,6 +71,7 @@ pub fn run(a: PathArgs) -> cvxnn::Result<i32> {
         regularizer: a.regularizer,
         tol: a.tol,
         max_iters: a.max_iters,
+        gap_tol: super::gap_tol(a.stop, a.gap_tol),
         ..FistaSettings::default()
     };
     base.clone().check()?;

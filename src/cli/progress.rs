@@ -83,8 +83,16 @@ impl CliObserver {
 
     pub fn header(&self) {
         self.line(&format!(
-            "{:>7} {:>15} {:>12} {:>12} {:>10} {:>7} {:>9}",
-            "iter", "objective", "loss", "grad_sq", "step", "active", "time_s"
+            "{:>7} {:>15} {:>12} {:>12} {:>10} {:>10} {:>7} {:>8} {:>9}",
+            "iter",
+            "objective",
+            "loss",
+            "grad_sq",
+            "rel_gap",
+            "step",
+            "active",
+            "products",
+            "time_s"
         ));
     }
 
@@ -93,14 +101,27 @@ impl CliObserver {
             .active
             .map(|a| a.to_string())
             .unwrap_or_else(|| "-".into());
+        let rel_gap = i
+            .rel_gap
+            .map(|g| format!("{g:.3e}"))
+            .unwrap_or_else(|| "-".into());
         self.line(&format!(
-            "{:>7} {:>15.8e} {:>12.5e} {:>12.4e} {:>10.3e} {:>7} {:>9.2}",
-            i.iteration, i.objective, i.loss, i.grad_norm_sq, i.step, active, i.time_s
+            "{:>7} {:>15.8e} {:>12.5e} {:>12.4e} {:>10} {:>10.3e} {:>7} {:>8} {:>9.2}",
+            i.iteration,
+            i.objective,
+            i.loss,
+            i.grad_norm_sq,
+            rel_gap,
+            i.step,
+            active,
+            i.products,
+            i.time_s
         ));
         if self.metrics_path.is_some() {
             let rec = serde_json::json!({
                 "iteration": i.iteration, "objective": i.objective, "loss": i.loss,
                 "penalty": i.penalty, "grad_norm_sq": i.grad_norm_sq, "step": i.step,
+                "gap": i.gap, "rel_gap": i.rel_gap, "products": i.products,
                 "active_neurons": i.active, "restarted": i.restarted,
                 "line_search_tries": i.line_search_tries, "time_s": i.time_s,
             });

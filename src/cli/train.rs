@@ -237,7 +237,7 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
     obs.line(&dims_note);
     let relu = a.model == ModelKind::Relu;
     obs.line(&format!(
-        "solver: {} on {}, lambda {:e}, {:?}, tol {:e}, max-iters {}",
+        "solver: {} on {}, lambda {:e}, {:?}, stop {}, max-iters {}",
         if relu {
             "augmented Lagrangian (R-FISTA inner)"
         } else {
@@ -246,7 +246,10 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
         device.describe(precision),
         a.solver.lambda,
         a.solver.regularizer,
-        a.solver.tol,
+        match a.solver.gap_tol() {
+            Some(g) if !relu => format!("rel_gap <= {g:e}"),
+            _ => format!("grad_sq <= {:e}", a.solver.tol),
+        },
         a.solver.max_iters
     ));
     let plan = if relu {
@@ -442,6 +445,9 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
             "penalty": sol.penalty,
             "lambda": a.solver.lambda,
             "grad_norm_sq": sol.grad_norm_sq,
+            "gap": sol.gap,
+            "rel_gap": sol.rel_gap,
+            "products": sol.products,
             "iterations": sol.iterations,
             "status": sol.status.to_string(),
             "train_accuracy": acc_tr,
@@ -473,6 +479,14 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
             "grad_norm_sq    {:.3e}  (tol {:.1e})",
             sol.grad_norm_sq,
             a.solver.tol
+        );
+        if let (Some(g), Some(r)) = (sol.gap, sol.rel_gap) {
+            outln!("duality gap     {g:.3e}  (relative {r:.3e})");
+        }
+        outln!(
+            "products        {} ({:.2} per iteration)",
+            sol.products,
+            sol.products as f64 / sol.iterations.max(1) as f64
         );
         if classify {
             outln!("train accuracy  {}", fmt(acc_tr));

@@ -211,6 +211,12 @@ pub fn solve_al_resumable<B: Backend>(
             tol: inner_tol,
             max_iters: fs.max_iters - total,
             step0: step,
+            // The inner solves test the subgradient against their own tolerance; the time limit
+            // is the whole run's.
+            gap_tol: None,
+            time_limit: fs
+                .time_limit
+                .map(|t| (t - start.elapsed().as_secs_f64()).max(1e-9)),
             ..fs.clone()
         }
         .check()?;
@@ -260,7 +266,10 @@ pub fn solve_al_resumable<B: Backend>(
             sol.grad_norm_sq
         );
 
-        let status = if matches!(sol.status, Status::Diverged | Status::Interrupted) {
+        let status = if matches!(
+            sol.status,
+            Status::Diverged | Status::Interrupted | Status::MaxTime
+        ) {
             Some(sol.status)
         } else if terms.viol_sq <= settings.viol_tol && sol.grad_norm_sq <= fs.tol {
             Some(Status::Converged)

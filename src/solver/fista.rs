@@ -6,6 +6,7 @@
 //! combination of the predictions of U+ and U: one masked forward per line-search trial and one
 //! gradient each for V and U+ (the latter only for the stopping test) make an iteration.
 
+use super::gap::{Gap, duality_gap};
 use super::{IterInfo, Observer, Solution, Status};
 use crate::backend::{Backend, ConePenalty};
 use crate::error::{Error, Result};
@@ -27,6 +28,8 @@ use std::time::Instant;
 /// | fallback_step | 1e-8 | step taken when the line search gives up | > 0 |
 /// | grow_threshold | 5 | grow the step when the quadratic bound holds this loosely | >= 1 |
 /// | grow_factor | 1.25 | step multiplier on growth | >= 1 |
+/// | gap_tol | none | stop when the relative duality gap is <= gap_tol instead (where the regularizer has a dual; see [`super::gap`]) | > 0 |
+/// | time_limit | none | end with status MaxTime after this many seconds | > 0 |
 #[derive(Debug, Clone)]
 pub struct FistaSettings {
     pub lambda: f64,
@@ -39,6 +42,8 @@ pub struct FistaSettings {
     pub fallback_step: f64,
     pub grow_threshold: f64,
     pub grow_factor: f64,
+    pub gap_tol: Option<f64>,
+    pub time_limit: Option<f64>,
 }
 
 impl Default for FistaSettings {
@@ -54,6 +59,8 @@ impl Default for FistaSettings {
             fallback_step: 1e-8,
             grow_threshold: 5.0,
             grow_factor: 1.25,
+            gap_tol: None,
+            time_limit: None,
         }
     }
 }
@@ -108,6 +115,16 @@ impl FistaSettings {
                 "--grow-factor",
                 "growth threshold and factor must be >= 1".into(),
             );
+        }
+        if let Some(g) = self.gap_tol {
+            if !(g > 0.0 && g.is_finite()) {
+                return bad("--gap-tol", format!("{g} (must be > 0)"));
+            }
+        }
+        if let Some(t) = self.time_limit {
+            if !(t > 0.0 && !t.is_nan()) {
+                return bad("--time-limit", format!("{t} (must be > 0 seconds)"));
+            }
         }
         Ok(FistaParams(self))
     }
@@ -195,6 +212,27 @@ pub fn solve_resumable<B: Backend>(
     let nc2 = (2 * dims.n * dims.c) as f64;
     let data_loss = smooth.data_loss;
     let cone = smooth.cone.as_ref();
+    // Masked products (forward or adjoint over all groups), counted as they are launched.
+    let products = std::cell::Cell::new(0u64);
+    let count = |k: u64| products.set(products.get() + k);
+    // The gap certifies the gated program only (no cone penalty); ||Y||^2 from the loss at 0.
+    let y_sq = if data_loss && cone.is_none() {
+        let z = be.zeros(dims.preds())?;
+        Some(be.loss(&z)? * nc2)
+    } else {
+        None
+    };
+    let gap_at = |pu: &B::Buf, loss: f64, pen: f64, g: &B::Buf| -> Result<Option<Gap>> {
+        match y_sq {
+            Some(y_sq) => duality_gap(be, reg, lam, y_sq, pu, loss, pen, g),
+            None => Ok(None),
+        }
+    };
+    // The stopping test: the relative gap where asked for and defined, else scnn's rule.
+    let converged = |gap: Option<Gap>, gnsq: f64| match (s.gap_tol, gap) {
+        (Some(tol), Some(g)) => g.rel_gap <= tol,
+        _ => gnsq <= s.tol,
+    };
 
     let mut u = match init {
         Some(w) if w.len() == dims.weights() => be.upload(w)?,
@@ -212,6 +250,7 @@ pub fn solve_resumable<B: Backend>(
     let grad_at = |u: &B::Buf, pu: &B::Buf, g: &mut B::Buf, gp: Option<&mut B::Buf>| {
         if data_loss {
             be.gradient(pu, g)?;
+            count(1);
         }
         match (cone, gp) {
             (Some(cp), Some(gp)) => {
@@ -231,12 +270,14 @@ pub fn solve_resumable<B: Backend>(
     let mut pu = be.zeros(dims.preds())?;
     if data_loss {
         be.forward(&u, &mut pu)?;
+        count(1);
     }
     let mut gu = be.zeros(dims.weights())?;
     let mut cpen = grad_at(&u, &pu, &mut gu, gp.as_mut())?;
 
     let mut loss = if data_loss { be.loss(&pu)? } else { 0.0 };
     let (mut pen, mut gnsq) = be.objective_terms(reg, lam, &u, &gu)?;
+    let mut gap = gap_at(&pu, loss, pen, &gu)?;
     let f_init = resume.map_or(loss + cpen + lam * pen, |st| st.f_init);
 
     // Extrapolated point V, its predictions and gradient; start at U (or the saved V).
@@ -248,6 +289,7 @@ pub fn solve_resumable<B: Backend>(
             v = be.upload(&st.v)?;
             if data_loss {
                 be.forward(&v, &mut pv)?;
+                count(1);
             }
             grad_at(&v, &pv, &mut gv, gp.as_mut())?;
         }
@@ -272,11 +314,15 @@ pub fn solve_resumable<B: Backend>(
                 cpen: f64,
                 pen: f64,
                 gnsq: f64,
+                gap: Option<Gap>,
                 eta: f64,
                 restarted,
                 tries,
                 active| IterInfo {
         iteration: k,
+        gap: gap.map(|g| g.gap),
+        rel_gap: gap.map(|g| g.rel_gap),
+        products: products.get(),
         objective: loss + cpen + lam * pen,
         loss,
         penalty: pen,
@@ -296,7 +342,7 @@ pub fn solve_resumable<B: Backend>(
     };
     if resume.is_none() {
         let a0 = active(be, &u, obs.wants_detail(0))?;
-        obs.observe(&info(0, loss, cpen, pen, gnsq, eta, false, 0, a0));
+        obs.observe(&info(0, loss, cpen, pen, gnsq, gap, eta, false, 0, a0));
     }
 
     // One line-search trial at step eta: U+ = prox(V - eta grad), and
@@ -314,6 +360,7 @@ pub fn solve_resumable<B: Backend>(
      -> Result<(f64, f64, f64, f64)> {
         let (mut f_new, mut curv, sq) = if data_loss {
             let tr = be.trial(reg, lam, eta, v, gv, pv, u_new, pu_new)?;
+            count(1);
             (tr.loss, tr.curv_sq / nc2, tr.step_sq)
         } else {
             (0.0, 0.0, be.prox_step(reg, lam, eta, v, gv, u_new)?)
@@ -330,7 +377,7 @@ pub fn solve_resumable<B: Backend>(
         Ok((f_new, curv, sq, cp_new))
     };
 
-    let mut status = if gnsq <= s.tol {
+    let mut status = if converged(gap, gnsq) {
         Status::Converged
     } else {
         Status::MaxIterations
@@ -387,6 +434,7 @@ pub fn solve_resumable<B: Backend>(
         loss = f_new - cp_new;
         cpen = grad_at(&u, &pu, &mut diff, gp.as_mut())?;
         (pen, gnsq) = be.objective_terms(reg, lam, &u, &diff)?;
+        gap = gap_at(&pu, loss, pen, &diff)?;
 
         // Gradient at the new V: free after a restart (V = U+), one adjoint product otherwise.
         if restart {
@@ -396,10 +444,15 @@ pub fn solve_resumable<B: Backend>(
         }
 
         let objective = loss + cpen + lam * pen;
-        if gnsq <= s.tol {
+        if converged(gap, gnsq) {
             status = Status::Converged;
         } else if !objective.is_finite() || (f_init > 0.0 && objective > 1000.0 * f_init) {
             status = Status::Diverged;
+        } else if s
+            .time_limit
+            .is_some_and(|t| start.elapsed().as_secs_f64() >= t)
+        {
+            status = Status::MaxTime;
         }
         let a = active(
             be,
@@ -407,7 +460,7 @@ pub fn solve_resumable<B: Backend>(
             obs.wants_detail(iterations) || status != Status::MaxIterations,
         )?;
         obs.observe(&info(
-            iterations, loss, cpen, pen, gnsq, step_used, restart, tries, a,
+            iterations, loss, cpen, pen, gnsq, gap, step_used, restart, tries, a,
         ));
         let stop = obs.should_stop();
         let due = obs.checkpoint_every().is_some_and(|every| {
@@ -441,6 +494,9 @@ pub fn solve_resumable<B: Backend>(
         cone_penalty: cpen,
         penalty: pen,
         grad_norm_sq: gnsq,
+        gap: gap.map(|g| g.gap),
+        rel_gap: gap.map(|g| g.rel_gap),
+        products: products.get(),
         step: eta,
         line_search_failures: failures,
         time_s: start.elapsed().as_secs_f64(),

@@ -3,6 +3,7 @@
 
 pub mod al;
 pub mod fista;
+pub mod gap;
 pub mod observer;
 
 pub use al::{AlSettings, AlSolution, AlState, solve_al, solve_al_resumable};
@@ -16,7 +17,8 @@ use serde::{Deserialize, Serialize};
 /// How a solve ended. Not converging is a status, not an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Status {
-    /// The squared minimum-norm subgradient norm reached the tolerance.
+    /// The stopping test held: the relative duality gap, or (scnn's rule) the squared
+    /// minimum-norm subgradient norm, reached its tolerance.
     Converged,
     /// The iteration budget ran out first.
     MaxIterations,
@@ -24,6 +26,8 @@ pub enum Status {
     Diverged,
     /// The observer asked to stop (Ctrl-C); the state was handed to it first.
     Interrupted,
+    /// The time limit ran out first.
+    MaxTime,
 }
 
 impl std::fmt::Display for Status {
@@ -33,6 +37,7 @@ impl std::fmt::Display for Status {
             Status::MaxIterations => "MaxIterations",
             Status::Diverged => "Diverged",
             Status::Interrupted => "Interrupted",
+            Status::MaxTime => "MaxTime",
         })
     }
 }
@@ -51,6 +56,11 @@ pub struct Solution {
     /// R(U).
     pub penalty: f64,
     pub grad_norm_sq: f64,
+    /// The duality gap P(U) - D(Theta) and gap / P(0) at the final iterate, where defined.
+    pub gap: Option<f64>,
+    pub rel_gap: Option<f64>,
+    /// Masked products (2 n d p c flop each) the solve launched.
+    pub products: u64,
     /// Step size at the end (useful for warm starts).
     pub step: f64,
     /// Line searches that hit the try limit and took the tiny fallback step.

@@ -8,6 +8,11 @@ pub struct IterInfo {
     pub loss: f64,
     pub penalty: f64,
     pub grad_norm_sq: f64,
+    /// Duality gap and gap / P(0), where the program and regularizer have one.
+    pub gap: Option<f64>,
+    pub rel_gap: Option<f64>,
+    /// Masked products launched so far in this solve.
+    pub products: u64,
     pub step: f64,
     pub restarted: bool,
     pub line_search_tries: usize,

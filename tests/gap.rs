@@ -1,0 +1,109 @@
+//! The duality gap: on fresh random problems, for every regularizer that has one, the gap
+//! reported at each iterate is >= 0 and bounds that iterate's true suboptimality P(U_k) - P*,
+//! with P* from an f64 solve run to a relative gap of 1e-12; the gap rule stops a solve
+//! certifiably, and --time-limit ends one with MaxTime.
+
+mod common;
+
+use common::*;
+use cvxnn::backend::cpu::CpuOptions;
+use cvxnn::regularizer::Regularizer;
+use cvxnn::solver::observer::Recorder;
+use cvxnn::solver::{FistaSettings, Status, solve};
+
+fn settings(reg: Regularizer, lambda: f64, gap_tol: f64) -> FistaSettings {
+    FistaSettings {
+        lambda,
+        regularizer: reg,
+        gap_tol: Some(gap_tol),
+        max_iters: 200_000,
+        ..FistaSettings::default()
+    }
+}
+
+#[test]
+fn the_gap_bounds_the_suboptimality_of_every_iterate() {
+    let regs = [
+        (Regularizer::NeuronGl1, 1e-3),
+        (Regularizer::L1, 1e-3),
+        (Regularizer::FeatureGl1, 1e-3),
+        (Regularizer::L2, 1e-2),
+    ];
+    for (k, &(reg, lam)) in regs.iter().enumerate() {
+        for seed in 0..2u64 {
+            let prob = problem(60, 5, 8, 2, 100 * k as u64 + seed);
+            let be = cpu64(&prob, CpuOptions::default());
+            let exact = solve(
+                &be,
+                &settings(reg, lam, 1e-12).check().unwrap(),
+                None,
+                &mut Recorder::default(),
+            )
+            .unwrap();
+            assert_eq!(
+                exact.status,
+                Status::Converged,
+                "{reg:?}: {:?}",
+                exact.rel_gap
+            );
+            let p_star = exact.objective;
+            // A short run from zero: every iterate's gap is an upper bound on its suboptimality.
+            let mut rec = Recorder::default();
+            let params = FistaSettings {
+                max_iters: 150,
+                gap_tol: Some(1e-14),
+                ..settings(reg, lam, 1e-14)
+            };
+            solve(&be, &params.check().unwrap(), None, &mut rec).unwrap();
+            assert!(rec.history.len() > 100);
+            let p0 = rec.history[0].objective;
+            for it in &rec.history {
+                let gap = it.gap.unwrap_or_else(|| panic!("{reg:?}: no gap"));
+                let sub = it.objective - p_star;
+                assert!(gap >= -1e-12 * p0, "{reg:?} it {}: gap {gap}", it.iteration);
+                assert!(
+                    gap >= sub - 1e-12 * p0,
+                    "{reg:?} it {}: gap {gap} < suboptimality {sub}",
+                    it.iteration
+                );
+            }
+            // The gap closes: the exact solve's own certificate.
+            assert!(exact.rel_gap.unwrap() <= 1e-12);
+        }
+    }
+}
+
+#[test]
+fn no_gap_without_a_dual_and_the_subgradient_rule_then_applies() {
+    let prob = problem(40, 4, 5, 1, 7);
+    let be = cpu64(&prob, CpuOptions::default());
+    for (reg, lam) in [(Regularizer::None, 1e-3), (Regularizer::NeuronGl1, 0.0)] {
+        let s = FistaSettings {
+            tol: 1e-10,
+            ..settings(reg, lam, 1e-6)
+        };
+        let sol = solve(&be, &s.check().unwrap(), None, &mut Recorder::default()).unwrap();
+        assert_eq!(sol.gap, None, "{reg:?}");
+        assert_eq!(sol.status, Status::Converged);
+        assert!(sol.grad_norm_sq <= 1e-10);
+    }
+}
+
+#[test]
+fn a_time_limit_ends_the_solve_with_max_time() {
+    let prob = problem(400, 20, 40, 3, 3);
+    let be = cpu64(&prob, CpuOptions::default());
+    let s = FistaSettings {
+        time_limit: Some(0.05),
+        ..settings(Regularizer::NeuronGl1, 1e-6, 1e-15)
+    };
+    let sol = solve(&be, &s.check().unwrap(), None, &mut Recorder::default()).unwrap();
+    assert_eq!(sol.status, Status::MaxTime);
+    assert!(sol.iterations >= 1 && sol.time_s < 5.0);
+    // Products: at least two per iteration (a trial forward and the gradient at U+).
+    assert!(
+        sol.products >= 2 * sol.iterations as u64,
+        "{} products",
+        sol.products
+    );
+}

@@ -621,8 +621,8 @@ pub fn gated_memory(prep: &Prepared, device: &Device, precision: Precision) -> M
         ("data (X, Y)".to_string(), (n * (d + c)) as u64 * w),
         ("masks".to_string(), (n * p.div_ceil(64) * 8) as u64),
         (
-            "weights and solver state (7 weight + 4 prediction vectors)".to_string(),
-            (7 * c * p * d + 4 * n * c) as u64 * w,
+            "weights and solver state (8 weight + 4 prediction vectors)".to_string(),
+            (8 * c * p * d + 4 * n * c) as u64 * w,
         ),
     ];
     let (available, place) = match device {

@@ -107,3 +107,55 @@ fn a_time_limit_ends_the_solve_with_max_time() {
         sol.products
     );
 }
+
+#[test]
+fn two_product_iterates_equal_three_product_ones() {
+    // A large first step and two tries make line searches give up (fallback steps); restarts
+    // happen on their own. refresh_every 1 forms the gradient at V by a product every time.
+    let prob = problem(80, 6, 10, 2, 11);
+    let be = cpu64(&prob, CpuOptions::default());
+    let run = |refresh_every| {
+        let s = FistaSettings {
+            lambda: 1e-4,
+            tol: 1e-300,
+            max_iters: 300,
+            step0: 1e4,
+            max_backtracks: 2,
+            refresh_every,
+            ..FistaSettings::default()
+        };
+        let mut rec = Recorder::default();
+        let sol = solve(&be, &s.check().unwrap(), None, &mut rec).unwrap();
+        (sol, rec.history)
+    };
+    let (three, h3) = run(1);
+    let (two, h2) = run(50);
+    assert_eq!(two.iterations, 300);
+    assert!(
+        two.line_search_failures > 0,
+        "no line-search failure in the run"
+    );
+    assert!(h2.iter().any(|i| i.restarted), "no restart in the run");
+    assert_eq!(h2.len(), h3.len());
+    for (a, b) in h2.iter().zip(&h3) {
+        assert_eq!(a.restarted, b.restarted, "iteration {}", a.iteration);
+        assert!(
+            (a.objective - b.objective).abs() <= 1e-10 * b.objective.abs(),
+            "iteration {}",
+            a.iteration
+        );
+    }
+    assert!(rel_diff(&two.weights, &three.weights) <= 1e-10);
+    // Fewer products: the three-product run launches one more per iteration without a restart.
+    assert!(
+        two.products < three.products,
+        "{} vs {}",
+        two.products,
+        three.products
+    );
+    let per_iter = two.products as f64 / two.iterations as f64;
+    eprintln!(
+        "products per iteration: two {per_iter:.2}, three {:.2}",
+        three.products as f64 / 300.0
+    );
+}

@@ -30,6 +30,7 @@ use std::time::Instant;
 /// | grow_factor | 1.25 | step multiplier on growth | >= 1 |
 /// | gap_tol | none | stop when the relative duality gap is <= gap_tol instead (where the regularizer has a dual; see [`super::gap`]) | > 0 |
 /// | time_limit | none | end with status MaxTime after this many seconds | > 0 |
+/// | refresh_every | 50 | form the gradient at V by an explicit product every N iterations (1: always, three products per iteration) | >= 1 |
 #[derive(Debug, Clone)]
 pub struct FistaSettings {
     pub lambda: f64,
@@ -44,6 +45,7 @@ pub struct FistaSettings {
     pub grow_factor: f64,
     pub gap_tol: Option<f64>,
     pub time_limit: Option<f64>,
+    pub refresh_every: usize,
 }
 
 impl Default for FistaSettings {
@@ -61,6 +63,7 @@ impl Default for FistaSettings {
             grow_factor: 1.25,
             gap_tol: None,
             time_limit: None,
+            refresh_every: 50,
         }
     }
 }
@@ -116,6 +119,9 @@ impl FistaSettings {
                 "growth threshold and factor must be >= 1".into(),
             );
         }
+        if self.refresh_every == 0 {
+            return bad("refresh_every", "0 (must be >= 1)".into());
+        }
         if let Some(g) = self.gap_tol {
             if !(g > 0.0 && g.is_finite()) {
                 return bad("--gap-tol", format!("{g} (must be > 0)"));
@@ -170,6 +176,10 @@ pub struct FistaState {
     pub failures: usize,
     pub u: Vec<f64>,
     pub v: Vec<f64>,
+}
+
+fn iterations_at_start(resume: Option<&FistaState>) -> usize {
+    resume.map_or(0, |st| st.iteration)
 }
 
 /// Minimises smooth(U) + lam R(U) from `init` (zeros when `None`).
@@ -277,7 +287,15 @@ pub fn solve_resumable<B: Backend>(
 
     let mut loss = if data_loss { be.loss(&pu)? } else { 0.0 };
     let (mut pen, mut gnsq) = be.objective_terms(reg, lam, &u, &gu)?;
-    let mut gap = gap_at(&pu, loss, pen, &gu)?;
+    // The gap costs a few reductions (and read-backs on a GPU): it is formed where the stopping
+    // rule needs it, on iterations the observer logs, and for the final iterate.
+    let want_gap = |k: usize, obs: &dyn Observer| s.gap_tol.is_some() || obs.wants_detail(k);
+    let mut gap = if want_gap(iterations_at_start(resume), obs) {
+        gap_at(&pu, loss, pen, &gu)?
+    } else {
+        None
+    };
+    let mut gap_fresh = want_gap(iterations_at_start(resume), obs);
     let f_init = resume.map_or(loss + cpen + lam * pen, |st| st.f_init);
 
     // Extrapolated point V, its predictions and gradient; start at U (or the saved V).
@@ -302,7 +320,16 @@ pub fn solve_resumable<B: Backend>(
 
     let mut u_new = be.zeros(dims.weights())?;
     let mut pu_new = be.zeros(dims.preds())?;
-    let mut diff = gu; // reused as scratch for U+ - V, U+ - U, then for the gradient at U+
+    // The gradient at U. The data gradient is affine in U, so the gradient at the extrapolated
+    // point V+ = U+ + m (U+ - U) is (1 + m) grad(U+) - m grad(U): no product of its own (TFOCS's
+    // trick). The cone penalty's gradient is not affine: with one, every V gets its product.
+    let affine = cone.is_none();
+    let mut g_prev = gu;
+    // Scratch for U+ - V, U+ - U, then the gradient at U+.
+    let mut diff = be.zeros(dims.weights())?;
+    // Iterations since the gradient at V was last formed by a product (round-off grows with
+    // every combination; `refresh_every` bounds it).
+    let mut combined = 0usize;
 
     let (mut eta, mut t, mut failures, mut iterations) = match resume {
         Some(st) => (st.eta, st.t, st.failures, st.iteration),
@@ -412,6 +439,7 @@ pub fn solve_resumable<B: Backend>(
         be.axpby(-1.0, &u_new, 1.0, &mut v)?; // v = V - U+ (V is rebuilt below)
         let restart = be.dot(&diff, &v)? > 0.0;
 
+        let mut momentum = 0.0;
         if restart {
             t = 1.0;
             be.copy(&u_new, &mut v)?;
@@ -419,6 +447,7 @@ pub fn solve_resumable<B: Backend>(
         } else {
             let t_new = (1.0 + (1.0 + 4.0 * t * t).sqrt()) / 2.0;
             let m = (t - 1.0) / t_new;
+            momentum = m;
             t = t_new;
             // V = U+ + m (U+ - U), and the same for the (linear) predictions.
             be.copy(&u_new, &mut v)?;
@@ -434,14 +463,28 @@ pub fn solve_resumable<B: Backend>(
         loss = f_new - cp_new;
         cpen = grad_at(&u, &pu, &mut diff, gp.as_mut())?;
         (pen, gnsq) = be.objective_terms(reg, lam, &u, &diff)?;
-        gap = gap_at(&pu, loss, pen, &diff)?;
+        gap_fresh = want_gap(iterations, obs);
+        gap = if gap_fresh {
+            gap_at(&pu, loss, pen, &diff)?
+        } else {
+            None
+        };
 
-        // Gradient at the new V: free after a restart (V = U+), one adjoint product otherwise.
+        // Gradient at the new V: free after a restart (V = U+); otherwise the affine
+        // combination, or one adjoint product when a refresh is due (or with a cone penalty).
         if restart {
-            std::mem::swap(&mut gv, &mut diff);
+            be.copy(&diff, &mut gv)?;
+            combined = 0;
+        } else if affine && combined + 1 < s.refresh_every {
+            let m = momentum;
+            be.copy(&diff, &mut gv)?;
+            be.axpby(-m, &g_prev, 1.0 + m, &mut gv)?;
+            combined += 1;
         } else {
             grad_at(&v, &pv, &mut gv, gp.as_mut())?;
+            combined = 0;
         }
+        std::mem::swap(&mut g_prev, &mut diff);
 
         let objective = loss + cpen + lam * pen;
         if converged(gap, gnsq) {
@@ -485,6 +528,10 @@ pub fn solve_resumable<B: Backend>(
         }
     }
 
+    if !gap_fresh {
+        // g_prev holds the gradient at the final U.
+        gap = gap_at(&pu, loss, pen, &g_prev)?;
+    }
     Ok(Solution {
         weights: be.download(&u)?,
         status,

@@ -263,8 +263,7 @@ impl Network {
             path: path.into(),
             msg,
         };
-        let data = data;
-        let (_, header) = SafeTensors::read_metadata(&data)
+        let (_, header) = SafeTensors::read_metadata(data)
             .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
         let meta_json = header
             .metadata()
@@ -273,7 +272,7 @@ impl Network {
             .ok_or_else(|| bad("no cvxnn metadata (not written by cvxnn?)".into()))?;
         let meta: ModelMeta =
             serde_json::from_str(meta_json).map_err(|e| bad(format!("bad metadata: {e}")))?;
-        let st = SafeTensors::deserialize(&data).map_err(|e| bad(e.to_string()))?;
+        let st = SafeTensors::deserialize(data).map_err(|e| bad(e.to_string()))?;
         let get = |name: &str, shape: &[usize]| -> Result<Vec<f64>> {
             let t = st
                 .tensor(name)

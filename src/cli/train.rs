@@ -140,16 +140,14 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
     };
     al_settings.check()?;
     let save = !a.no_save;
-    if save {
-        if a.out.extension().and_then(|e| e.to_str()) != Some("safetensors") {
-            return Err(Error::param(
-                "--out",
-                format!(
-                    "{}: the model file name must end in .safetensors",
-                    a.out.display()
-                ),
-            ));
-        }
+    if save && a.out.extension().and_then(|e| e.to_str()) != Some("safetensors") {
+        return Err(Error::param(
+            "--out",
+            format!(
+                "{}: the model file name must end in .safetensors",
+                a.out.display()
+            ),
+        ));
     }
     if let Some(p) = &a.plot {
         let ext = p

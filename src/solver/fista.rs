@@ -128,7 +128,7 @@ impl FistaSettings {
             }
         }
         if let Some(t) = self.time_limit {
-            if !(t > 0.0 && !t.is_nan()) {
+            if t.is_nan() || t <= 0.0 {
                 return bad("--time-limit", format!("{t} (must be > 0 seconds)"));
             }
         }

@@ -17,6 +17,7 @@ pub mod fetch;
 pub mod gates;
 pub mod io;
 pub mod mask;
+pub mod memory;
 pub mod model;
 pub mod path;
 pub mod plot;

@@ -12,25 +12,28 @@ static IMMEDIATE: AtomicBool = AtomicBool::new(false);
 
 /// Makes the first signal end the process at once.
 pub fn exit_on_first() {
-    IMMEDIATE.store(true, Ordering::Relaxed);
+    IMMEDIATE.store(true, Ordering::SeqCst);
 }
 
 /// Whether a stop was asked for.
 pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::Relaxed)
+    INTERRUPTED.load(Ordering::SeqCst)
 }
 
 /// The exit code of a command that stopped on a signal.
 pub fn exit_code() -> i32 {
-    128 + SIGNAL.load(Ordering::Relaxed)
+    128 + SIGNAL.load(Ordering::SeqCst)
 }
 
 fn on_signal(signo: i32, name: &str) {
-    if INTERRUPTED.swap(true, Ordering::Relaxed) || IMMEDIATE.load(Ordering::Relaxed) {
+    if INTERRUPTED.load(Ordering::SeqCst) || IMMEDIATE.load(Ordering::SeqCst) {
         cvxnn::io::remove_partials();
         std::process::exit(128 + signo);
     }
-    SIGNAL.store(signo, Ordering::Relaxed);
+    // The signal number first: a solver that sees the stop flag reads it for its exit code.
+    // Only this thread writes either.
+    SIGNAL.store(signo, Ordering::SeqCst);
+    INTERRUPTED.store(true, Ordering::SeqCst);
     eprintln!("\n{name}: stopping at the next safe point (send it again to quit now)");
 }
 

@@ -106,17 +106,11 @@ pub fn from_bytes(
         if t.dtype() != Dtype::F64 {
             return Err(bad(format!("tensor '{name}' is not F64")));
         }
-        let v: Vec<f64> = t
-            .data()
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
-            .collect();
-        if let Some(k) = v.iter().position(|x| !x.is_finite()) {
-            return Err(bad(format!(
+        crate::io::finite_f64_le(t.data()).map_err(|k| {
+            bad(format!(
                 "tensor '{name}' holds a non-finite value at element {k}"
-            )));
-        }
-        Ok(v)
+            ))
+        })
     };
     let al = match meta.al {
         Some(a) => Some(AlState {

@@ -5,6 +5,19 @@ use crate::error::{Error, Result};
 use std::io::Write;
 use std::path::Path;
 
+/// Little-endian f64 tensor bytes as values; Err(k) when element k is not finite (model and
+/// checkpoint files must hold none).
+pub fn finite_f64_le(bytes: &[u8]) -> std::result::Result<Vec<f64>, usize> {
+    let v: Vec<f64> = bytes
+        .chunks_exact(8)
+        .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+        .collect();
+    match v.iter().position(|x| !x.is_finite()) {
+        Some(k) => Err(k),
+        None => Ok(v),
+    }
+}
+
 /// Partial files being written right now (downloads, atomic writes' temporaries): a process
 /// ended by a second Ctrl-C deletes them on its way out.
 static PARTIALS: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());

@@ -284,17 +284,11 @@ impl Network {
                     t.shape()
                 )));
             }
-            let v: Vec<f64> = t
-                .data()
-                .chunks_exact(8)
-                .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
-                .collect();
-            if let Some(k) = v.iter().position(|x| !x.is_finite()) {
-                return Err(bad(format!(
+            crate::io::finite_f64_le(t.data()).map_err(|k| {
+                bad(format!(
                     "tensor '{name}' holds a non-finite value at element {k}"
-                )));
-            }
-            Ok(v)
+                ))
+            })
         };
         let relu = meta.model == "relu";
         let w2_name = if relu { "2.weight" } else { "w2" };

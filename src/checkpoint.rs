@@ -1,5 +1,6 @@
 //! Solver checkpoint files: safetensors with the R-FISTA iterate `u` and extrapolated point `v`
-//! (f64, (c, p, d) flattened), for augmented Lagrangian runs also the multipliers `gamma`, and a
+//! (f64, (c, p, d) flattened; on the lifted path also `z_u`, `z_v`, their products X U^T), for
+//! augmented Lagrangian runs also the multipliers `gamma`, and a
 //! metadata entry `cvxnn-checkpoint` holding the scalars of [`FistaState`] (and [`AlState`])
 //! and a fingerprint of the run (data, gates, sizes, lam, ...) so that a resume with other
 //! settings is refused instead of silently continuing a different problem.
@@ -47,6 +48,10 @@ pub fn save(
     };
     let bytes = |a: &[f64]| a.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
     let mut arrays = vec![("u", bytes(&state.u)), ("v", bytes(&state.v))];
+    if let Some([zu, zv]) = &state.z {
+        arrays.push(("z_u", bytes(zu)));
+        arrays.push(("z_v", bytes(zv)));
+    }
     if let Some(a) = al {
         arrays.push(("gamma", bytes(&a.gamma)));
     }
@@ -127,6 +132,11 @@ pub fn from_bytes(
         failures: meta.failures,
         u: get("u")?,
         v: get("v")?,
+        z: match (st.tensor("z_u").is_ok(), st.tensor("z_v").is_ok()) {
+            (true, true) => Some([get("z_u")?, get("z_v")?]),
+            (false, false) => None,
+            _ => return Err(bad("tensors 'z_u' and 'z_v' come together".into())),
+        },
     };
     if st.u.len() != st.v.len() {
         return Err(bad(format!(
@@ -134,6 +144,15 @@ pub fn from_bytes(
             st.u.len(),
             st.v.len()
         )));
+    }
+    if let Some([zu, zv]) = &st.z {
+        if zu.len() != zv.len() {
+            return Err(bad(format!(
+                "tensors 'z_u' and 'z_v' differ in size ({} and {})",
+                zu.len(),
+                zv.len()
+            )));
+        }
     }
     let scalar = |name: &str, v: f64, ok: bool| {
         if ok && v.is_finite() {
@@ -171,6 +190,7 @@ mod tests {
             failures: 1,
             u: vec![1.0, -2.0, 0.5],
             v: vec![0.0, 1e-300, 3.0],
+            z: Some([vec![0.5, -1.0], vec![2.0, 1e-200]]),
         };
         let fp = serde_json::json!({"lambda": 1e-5, "gates": 200});
         save(&p, &st, None, &fp).unwrap();

@@ -399,3 +399,124 @@ fn gpu_al_solve_matches_the_cpu_objective() {
     assert!(rel < 1e-4, "objective differs by {rel:e}");
     assert!(gpu.viol_max <= 1e-3);
 }
+
+/// The lifted operations (products X U^T kept between calls) give the same numbers as the cone
+/// passes that recompute them: value, gradient, trial and multiplier step, on one thread with
+/// small blocks and on three threads.
+#[test]
+fn lifted_operations_match_the_cone_passes() {
+    let p = problem(41, 5, 7, 3, 23);
+    for opts in [
+        CpuOptions {
+            threads: 1,
+            block_rows: 7,
+        },
+        CpuOptions {
+            threads: 3,
+            block_rows: 0,
+        },
+    ] {
+        let be = CpuBackend::<f64>::new(&p.x, &p.y, p.mask.doubled(), opts);
+        let dims = be.dims();
+        let mut rng = Rng::new(9);
+        let u: Vec<f64> = (0..dims.weights()).map(|_| rng.normal()).collect();
+        let step: Vec<f64> = (0..dims.weights()).map(|_| 0.2 * rng.normal()).collect();
+        let gamma_h: Vec<f64> = (0..dims.n * dims.c * dims.p)
+            .map(|_| rng.normal().max(0.0))
+            .collect();
+        let gamma = be.upload(&gamma_h).unwrap();
+        let delta = 0.4;
+        let pen = ConePenalty {
+            shift: &gamma,
+            scale: 1.0 / delta,
+            weight: delta,
+            neg_from: dims.p / 2,
+        };
+        let ub = be.upload(&u).unwrap();
+        let mut z = be.cone_zeros().unwrap();
+        be.lift(&ub, &mut z).unwrap();
+        assert!(
+            rel_diff(&be.download(&z).unwrap(), &{
+                // Z = X U^T against the gaps: g = -s (2D - 1) Z.
+                let gaps = naive_gaps(&p, &u);
+                let mut want = vec![0.0; gaps.len()];
+                for (k, w) in want.iter_mut().enumerate() {
+                    let (j, i) = (k / (dims.c * dims.p), k % dims.p);
+                    let o = if p.mask.get(j, i % (dims.p / 2)) {
+                        1.0
+                    } else {
+                        -1.0
+                    };
+                    let s = if i < dims.p / 2 { 1.0 } else { -1.0 };
+                    *w = -gaps[k] * s * o;
+                }
+                want
+            }) < 1e-12
+        );
+
+        for data_loss in [true, false] {
+            // Gradient and penalty against gradient + cone.
+            let mut g = be.zeros(dims.weights()).unwrap();
+            let lp = be.lifted_gradient(&z, &pen, data_loss, &mut g).unwrap();
+            let mut gp = be.zeros(dims.weights()).unwrap();
+            let t = be
+                .cone(&ub, pen.neg_from, Some(&pen), Some(&mut gp))
+                .unwrap();
+            let mut want = be.download(&gp).unwrap();
+            if data_loss {
+                let (_, full) = augmented(&be, &u, &gamma, delta);
+                want = full;
+            }
+            assert!((lp - t.penalty).abs() <= 1e-12 * t.penalty);
+            let got = be.download(&g).unwrap();
+            assert!(
+                rel_diff(&got, &want) < 1e-12,
+                "{opts:?} data {data_loss}: {}",
+                rel_diff(&got, &want)
+            );
+
+            // The trial from U along `step` against cone_trial and the loss at U + step.
+            let sb = be.upload(&step).unwrap();
+            let mut zn = be.cone_zeros().unwrap();
+            be.lift(&sb, &mut zn).unwrap();
+            let tr = be.lifted_trial(&z, &mut zn, &pen, data_loss).unwrap();
+            let (pn, cc) = be.cone_trial(&ub, &sb, &pen).unwrap();
+            let w: Vec<f64> = u.iter().zip(&step).map(|(a, b)| a + b).collect();
+            let wb = be.upload(&w).unwrap();
+            let mut zw = be.cone_zeros().unwrap();
+            be.lift(&wb, &mut zw).unwrap();
+            assert!(rel_diff(&be.download(&zn).unwrap(), &be.download(&zw).unwrap()) < 1e-12);
+            let (mut pv, mut pw) = (
+                be.zeros(dims.preds()).unwrap(),
+                be.zeros(dims.preds()).unwrap(),
+            );
+            be.forward(&ub, &mut pv).unwrap();
+            be.forward(&wb, &mut pw).unwrap();
+            let data_curv = be.dist_sq(&pw, &pv).unwrap() / (2 * dims.n * dims.c) as f64;
+            let (want_loss, want_curv) = if data_loss {
+                (be.loss(&pw).unwrap(), cc + data_curv)
+            } else {
+                (0.0, cc)
+            };
+            assert!((tr.penalty - pn).abs() <= 1e-12 * pn);
+            assert!((tr.loss - want_loss).abs() <= 1e-12 * want_loss.max(1e-300));
+            assert!(
+                (tr.curvature - want_curv).abs() <= 1e-10 * want_curv,
+                "{} vs {want_curv}",
+                tr.curvature
+            );
+        }
+
+        // Violation and multiplier step against cone / cone_update.
+        let t = be.cone(&ub, pen.neg_from, None, None).unwrap();
+        let mut g1 = be.upload(&gamma_h).unwrap();
+        let l = be
+            .lifted_cone(&z, pen.neg_from, Some((delta, &mut g1)))
+            .unwrap();
+        let mut g2 = be.upload(&gamma_h).unwrap();
+        be.cone_update(&ub, pen.neg_from, delta, &mut g2).unwrap();
+        assert!((l.viol_sq - t.viol_sq).abs() <= 1e-12 * t.viol_sq);
+        assert_eq!(l.viol_max, t.viol_max);
+        assert!(rel_diff(&be.download(&g1).unwrap(), &be.download(&g2).unwrap()) < 1e-14);
+    }
+}

@@ -8,8 +8,12 @@
 pub mod cpu;
 pub mod wgpu;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::regularizer::Regularizer;
+
+fn unsupported(op: &str) -> Error {
+    Error::Device(format!("this backend has no lifted operation {op}"))
+}
 
 /// Problem sizes: n rows, d features (after preprocessing), p gates (after dropping duplicate
 /// patterns), c outputs.
@@ -58,6 +62,16 @@ pub struct ConeTerms {
     pub viol_sq: f64,
     /// max max(g, 0): the largest violation.
     pub viol_max: f64,
+}
+
+/// What a lifted line-search trial returns: the trial point's data loss (0 without one) and
+/// cone penalty, and the smooth part's curvature between V and the trial point,
+/// smooth(U+) - smooth(V) - <grad smooth(V), U+ - V>, formed from X (U+ - V) so nothing cancels.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LiftedTrial {
+    pub loss: f64,
+    pub penalty: f64,
+    pub curvature: f64,
 }
 
 /// A shifted quadratic penalty on the cone gaps: (weight / 2) sum max(g + scale * shift, 0)^2
@@ -117,6 +131,10 @@ pub trait Backend {
     ) -> Result<f64>;
     /// ||U_{l,i}||_2 for every (l, i), in (l, i) order.
     fn group_norms(&self, u: &Self::Buf) -> Result<Vec<f64>>;
+    /// How many groups U_{l,i} are nonzero.
+    fn active_groups(&self, u: &Self::Buf) -> Result<usize> {
+        Ok(self.group_norms(u)?.iter().filter(|&&g| g > 0.0).count())
+    }
 
     /// A zero vector with one entry per cone constraint, laid out (n, c p): multipliers and
     /// penalty shifts.
@@ -148,6 +166,50 @@ pub trait Backend {
         delta: f64,
         gamma: &mut Self::Buf,
     ) -> Result<ConeTerms>;
+
+    /// Whether the lifted operations below are implemented. With them a cone-penalised solve
+    /// keeps the products Z = X U^T of U, V and the trial point, and an iteration costs one
+    /// product per line-search trial and one adjoint per gradient (three, against nine through
+    /// `cone` and `cone_trial`).
+    fn lifted(&self) -> bool {
+        false
+    }
+    /// z <- X U^T for every group: (n, c p) row-major, column l p + i (a penalty shift's layout).
+    fn lift(&self, _u: &Self::Buf, _z: &mut Self::Buf) -> Result<()> {
+        Err(unsupported("lift"))
+    }
+    /// A line-search trial from V (products `zv`) along a step whose products are in `z`:
+    /// z <- zv + z, the trial point's products; the data loss counts when `data_loss`.
+    fn lifted_trial(
+        &self,
+        _zv: &Self::Buf,
+        _z: &mut Self::Buf,
+        _pen: &ConePenalty<'_, Self::Buf>,
+        _data_loss: bool,
+    ) -> Result<LiftedTrial> {
+        Err(unsupported("lifted_trial"))
+    }
+    /// grad <- the gradient of the smooth part (data loss when `data_loss`, plus the penalty) at
+    /// the point with products z, by one adjoint product; returns the cone penalty there.
+    fn lifted_gradient(
+        &self,
+        _z: &Self::Buf,
+        _pen: &ConePenalty<'_, Self::Buf>,
+        _data_loss: bool,
+        _grad: &mut Self::Buf,
+    ) -> Result<f64> {
+        Err(unsupported("lifted_gradient"))
+    }
+    /// The violation at the point with products z; with `update` = (delta, gamma), also the
+    /// multiplier step gamma <- max(gamma + delta g, 0).
+    fn lifted_cone(
+        &self,
+        _z: &Self::Buf,
+        _neg_from: usize,
+        _update: Option<(f64, &mut Self::Buf)>,
+    ) -> Result<ConeTerms> {
+        Err(unsupported("lifted_cone"))
+    }
 
     /// One line-search trial from V: out <- prox_{eta lam R}(v - eta grad) and
     /// pout <- forward(out). Backends that can fuse the read-backs override this.

@@ -7,7 +7,7 @@
 //! -W, so predictions are the gated model's and the W half's constraints are negated
 //! (see [`ConeTerms`](crate::backend::ConeTerms)).
 
-use super::fista::{FistaSettings, FistaState, Smooth, solve_resumable};
+use super::fista::{FistaSettings, FistaState, Smooth, Start, Workspace, solve_in};
 use super::{IterInfo, Observer, Solution, Status};
 use crate::backend::{Backend, ConePenalty};
 use crate::error::{Error, Result};
@@ -118,6 +118,9 @@ struct Offset<'a, B: Backend> {
     inner: &'a mut dyn Observer,
     base: usize,
     last: usize,
+    /// Products of the earlier inner solves, and the start of the whole run.
+    products: u64,
+    start: Instant,
     be: &'a B,
     gamma: &'a B::Buf,
     outer: AlState,
@@ -146,6 +149,8 @@ impl<B: Backend> Observer for Offset<'_, B> {
         self.last = self.base + info.iteration;
         let mut i = info.clone();
         i.iteration = self.last;
+        i.products += self.products;
+        i.time_s = self.start.elapsed().as_secs_f64();
         self.inner.observe(&i);
     }
 }
@@ -184,14 +189,33 @@ pub fn solve_al_resumable<B: Backend>(
     let fs = &settings.fista;
     let mut delta = settings.delta0 / dims.n as f64;
     let mut gamma = be.cone_zeros()?;
-    let mut weights: Option<Vec<f64>> = init.map(<[f64]>::to_vec);
+    // One workspace for every inner solve: the iterate stays on the device between outer steps
+    // and nothing is allocated after the first (the pass scratch comes from the backend's pool).
+    let shape = ConePenalty {
+        shift: &gamma,
+        scale: 1.0,
+        weight: 1.0,
+        neg_from,
+    };
+    let mut ws = Workspace::new(
+        be,
+        &Smooth {
+            data_loss: true,
+            cone: Some(shape),
+        },
+    )?;
+    let mut first = Some(match init {
+        Some(w) => Start::Weights(w),
+        None => Start::Zero,
+    });
+    let mut products = 0u64;
     let mut inner_tol = fs.tol;
     let mut step = fs.step0;
     let mut total = 0usize;
     let mut outer = 0usize;
     let mut rounds = 0usize;
     let mut initial_phase = true;
-    let mut inner_resume = None;
+    let mut inner_resume: Option<&FistaState> = None;
     if let Some((st, al)) = resume {
         if al.gamma.len() != dims.c * dims.p * dims.n {
             return Err(Error::shape(
@@ -204,6 +228,9 @@ pub fn solve_al_resumable<B: Backend>(
         (total, outer, delta, inner_tol) = (al.base, al.outer, al.delta, al.inner_tol);
         (rounds, initial_phase) = (al.rounds, al.initial_phase);
         inner_resume = Some(st);
+    }
+    if let Some(st) = inner_resume {
+        first = Some(Start::Resume(st));
     }
 
     loop {
@@ -234,6 +261,8 @@ pub fn solve_al_resumable<B: Backend>(
             inner: obs,
             base: total,
             last: total,
+            products,
+            start,
             be,
             gamma: &gamma,
             outer: AlState {
@@ -246,19 +275,22 @@ pub fn solve_al_resumable<B: Backend>(
                 gamma: Vec::new(),
             },
         };
-        let mut sol = solve_resumable(
+        let mut sol = solve_in(
             be,
             &params,
-            weights.as_deref(),
-            inner_resume.take(),
+            &mut ws,
+            first.take().unwrap_or(Start::Warm),
             &smooth,
             &mut off,
         )?;
         total += sol.iterations;
+        products += sol.products;
         outer += 1;
         step = sol.step;
-        let u = be.upload(&sol.weights)?;
-        let terms = be.cone(&u, neg_from, None, None)?;
+        let terms = match ws.z_u() {
+            Some(z) => be.lifted_cone(z, neg_from, None)?,
+            None => be.cone(ws.u(), neg_from, None, None)?,
+        };
         log::debug!(
             "AL outer {outer}: delta {delta:.3e}, inner {} its (tol {inner_tol:.1e}), violation^2 {:.3e}, subgrad^2 {:.3e}",
             sol.iterations,
@@ -281,6 +313,8 @@ pub fn solve_al_resumable<B: Backend>(
         if let Some(status) = status {
             sol.status = status;
             sol.iterations = total;
+            sol.products = products;
+            sol.weights = be.download(ws.u())?;
             sol.objective = sol.loss + fs.lambda * sol.penalty;
             sol.time_s = start.elapsed().as_secs_f64();
             return Ok(AlSolution {
@@ -291,7 +325,6 @@ pub fn solve_al_resumable<B: Backend>(
                 viol_max: terms.viol_max,
             });
         }
-        weights = Some(std::mem::take(&mut sol.weights));
 
         // Initial phase: find a delta whose unconstrained-multiplier solution violates the
         // constraints moderately, before trusting the multiplier updates.
@@ -310,7 +343,10 @@ pub fn solve_al_resumable<B: Backend>(
         initial_phase = false;
         // The raw gap, not its positive part: a satisfied constraint (g < 0) lowers its
         // multiplier toward 0, which complementary slackness needs at the solution.
-        be.cone_update(&u, neg_from, delta, &mut gamma)?;
+        match ws.z_u() {
+            Some(z) => be.lifted_cone(z, neg_from, Some((delta, &mut gamma)))?,
+            None => be.cone_update(ws.u(), neg_from, delta, &mut gamma)?,
+        };
         if settings.tau * terms.viol_sq < inner_tol {
             inner_tol /= 2.0;
         }

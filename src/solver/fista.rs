@@ -2,139 +2,20 @@
 //! search, and gradient-mapping restarts (Mishkin et al. 2022, Sec. 5 and App. C; the rules of
 //! scnn's solver).
 //!
-//! The model is linear in U, so predictions of the extrapolated point V are the same
-//! combination of the predictions of U+ and U: one masked forward per line-search trial and one
-//! gradient each for V and U+ (the latter only for the stopping test) make an iteration.
+//! The model is linear in U, so predictions and the data gradient of the extrapolated point V
+//! are the same combination of those of U+ and U: an iteration is one masked forward per
+//! line-search trial and one gradient at U+ (which the stopping test needs anyway). With a cone
+//! penalty, on backends with lifted operations, the products Z = X U^T play the predictions'
+//! part: one product per trial and one adjoint each for U+ and V.
 
 use super::gap::{Gap, duality_gap};
 use super::{IterInfo, Observer, Solution, Status};
 use crate::backend::{Backend, ConePenalty};
 use crate::error::{Error, Result};
-use crate::regularizer::Regularizer;
 use std::time::Instant;
 
-/// R-FISTA settings as the user gives them (defaults from the paper's solver). `check()` turns
-/// them into [`FistaParams`].
-///
-/// | name | default | meaning | valid |
-/// |---|---|---|---|
-/// | lambda | 1e-5 | regularization strength | >= 0 |
-/// | regularizer | neuron-gl1 | R(U) | |
-/// | tol | 1e-6 | stop when squared min-norm subgradient norm <= tol | > 0 |
-/// | max_iters | 10000 | iteration budget | >= 1 |
-/// | step0 | 10 | initial step size | > 0 |
-/// | backtrack | 0.8 | step multiplier on a failed trial | (0, 1) |
-/// | max_backtracks | 50 | failed trials before the fallback step | >= 1 |
-/// | fallback_step | 1e-8 | step taken when the line search gives up | > 0 |
-/// | grow_threshold | 5 | grow the step when the quadratic bound holds this loosely | >= 1 |
-/// | grow_factor | 1.25 | step multiplier on growth | >= 1 |
-/// | gap_tol | none | stop when the relative duality gap is <= gap_tol instead (where the regularizer has a dual; see [`super::gap`]) | > 0 |
-/// | time_limit | none | end with status MaxTime after this many seconds | > 0 |
-/// | refresh_every | 50 | form the gradient at V by an explicit product every N iterations (1: always, three products per iteration) | >= 1 |
-#[derive(Debug, Clone)]
-pub struct FistaSettings {
-    pub lambda: f64,
-    pub regularizer: Regularizer,
-    pub tol: f64,
-    pub max_iters: usize,
-    pub step0: f64,
-    pub backtrack: f64,
-    pub max_backtracks: usize,
-    pub fallback_step: f64,
-    pub grow_threshold: f64,
-    pub grow_factor: f64,
-    pub gap_tol: Option<f64>,
-    pub time_limit: Option<f64>,
-    pub refresh_every: usize,
-}
-
-impl Default for FistaSettings {
-    fn default() -> Self {
-        FistaSettings {
-            lambda: 1e-5,
-            regularizer: Regularizer::NeuronGl1,
-            tol: 1e-6,
-            max_iters: 10_000,
-            step0: 10.0,
-            backtrack: 0.8,
-            max_backtracks: 50,
-            fallback_step: 1e-8,
-            grow_threshold: 5.0,
-            grow_factor: 1.25,
-            gap_tol: None,
-            time_limit: None,
-            refresh_every: 50,
-        }
-    }
-}
-
-/// Validated settings; fields are read-only so the solver never sees a bad value.
-#[derive(Debug, Clone)]
-pub struct FistaParams(FistaSettings);
-
-impl FistaParams {
-    pub fn get(&self) -> &FistaSettings {
-        &self.0
-    }
-
-    /// The defaults, which are valid.
-    pub fn default_params() -> FistaParams {
-        FistaParams(FistaSettings::default())
-    }
-}
-
-impl FistaSettings {
-    pub fn check(self) -> Result<FistaParams> {
-        let bad = |flag, msg: String| Err(Error::param(flag, msg));
-        if !(self.lambda >= 0.0 && self.lambda.is_finite()) {
-            return bad(
-                "--lambda",
-                format!("{} (must be a finite number >= 0)", self.lambda),
-            );
-        }
-        if !(self.tol > 0.0 && self.tol.is_finite()) {
-            return bad("--tol", format!("{} (must be > 0)", self.tol));
-        }
-        if self.max_iters == 0 {
-            return bad("--max-iters", "0 (must be >= 1)".into());
-        }
-        if !(self.step0 > 0.0 && self.step0.is_finite()) {
-            return bad("--step0", format!("{} (must be > 0)", self.step0));
-        }
-        if !(self.backtrack > 0.0 && self.backtrack < 1.0) {
-            return bad(
-                "--backtrack",
-                format!("{} (must be in (0, 1))", self.backtrack),
-            );
-        }
-        if self.max_backtracks == 0 || self.fallback_step.is_nan() || self.fallback_step <= 0.0 {
-            return bad(
-                "--max-backtracks",
-                "need >= 1 tries and a positive fallback step".into(),
-            );
-        }
-        if !(self.grow_threshold >= 1.0 && self.grow_factor >= 1.0) {
-            return bad(
-                "--grow-factor",
-                "growth threshold and factor must be >= 1".into(),
-            );
-        }
-        if self.refresh_every == 0 {
-            return bad("refresh_every", "0 (must be >= 1)".into());
-        }
-        if let Some(g) = self.gap_tol {
-            if !(g > 0.0 && g.is_finite()) {
-                return bad("--gap-tol", format!("{g} (must be > 0)"));
-            }
-        }
-        if let Some(t) = self.time_limit {
-            if t.is_nan() || t <= 0.0 {
-                return bad("--time-limit", format!("{t} (must be > 0 seconds)"));
-            }
-        }
-        Ok(FistaParams(self))
-    }
-}
+pub use super::fista_settings::{FistaParams, FistaSettings};
+pub use super::workspace::{Start, Workspace};
 
 /// The smooth part of the objective R-FISTA minimises: the data loss f(U) (when `data_loss`)
 /// plus, optionally, a shifted quadratic penalty on the cone gaps (the augmented Lagrangian's
@@ -176,6 +57,9 @@ pub struct FistaState {
     pub failures: usize,
     pub u: Vec<f64>,
     pub v: Vec<f64>,
+    /// Z = X U^T of U and of V on the lifted path (there Z of V is a running combination, so a
+    /// resumed run needs them to retrace the uninterrupted one bit for bit).
+    pub z: Option<[Vec<f64>; 2]>,
 }
 
 fn iterations_at_start(resume: Option<&FistaState>) -> usize {
@@ -205,7 +89,31 @@ pub fn solve_resumable<B: Backend>(
     smooth: &Smooth<'_, B>,
     obs: &mut dyn Observer,
 ) -> Result<Solution> {
-    let init = resume.map(|st| st.u.as_slice()).or(init);
+    let start = match (resume, init) {
+        (Some(st), _) => Start::Resume(st),
+        (None, Some(w)) => Start::Weights(w),
+        (None, None) => Start::Zero,
+    };
+    let mut ws = Workspace::new(be, smooth)?;
+    let mut sol = solve_in(be, params, &mut ws, start, smooth, obs)?;
+    sol.weights = be.download(&ws.u)?;
+    Ok(sol)
+}
+
+/// The solve itself, in the buffers of `ws` (which holds the final iterate afterwards); the
+/// returned solution's `weights` are left empty, for the caller to download when it needs them.
+pub fn solve_in<B: Backend>(
+    be: &B,
+    params: &FistaParams,
+    ws: &mut Workspace<B>,
+    start_at: Start<'_>,
+    smooth: &Smooth<'_, B>,
+    obs: &mut dyn Observer,
+) -> Result<Solution> {
+    let resume = match start_at {
+        Start::Resume(st) => Some(st),
+        _ => None,
+    };
     if let Some(st) = resume {
         if st.v.len() != st.u.len() {
             return Err(Error::shape(
@@ -244,54 +152,93 @@ pub fn solve_resumable<B: Backend>(
         _ => gnsq <= s.tol,
     };
 
-    let mut u = match init {
-        Some(w) if w.len() == dims.weights() => be.upload(w)?,
-        Some(w) => {
+    let init = match start_at {
+        Start::Weights(w) => Some(w),
+        Start::Resume(st) => Some(st.u.as_slice()),
+        Start::Zero | Start::Warm => None,
+    };
+    if let Some(w) = init {
+        if w.len() != dims.weights() {
             return Err(Error::shape(
                 "initial weights",
                 dims.weights().to_string(),
                 w.len().to_string(),
             ));
         }
-        None => be.zeros(dims.weights())?,
-    };
-    // Gradient of the smooth part at u (predictions pu) into g, the cone penalty's part formed
-    // in the scratch gp. Returns the penalty's value.
-    let grad_at = |u: &B::Buf, pu: &B::Buf, g: &mut B::Buf, gp: Option<&mut B::Buf>| {
-        if data_loss {
-            be.gradient(pu, g)?;
-            count(1);
-        }
-        match (cone, gp) {
-            (Some(cp), Some(gp)) => {
-                let t = be.cone(u, cp.neg_from, Some(cp), Some(gp))?;
-                if data_loss {
-                    be.axpby(1.0, gp, 1.0, g)?;
-                } else {
-                    be.copy(gp, g)?;
-                }
-                Ok::<f64, Error>(t.penalty)
+        ws.u = be.upload(w)?;
+    }
+    let Workspace {
+        u,
+        pu,
+        gu,
+        v,
+        pv,
+        gv,
+        u_new,
+        pu_new,
+        diff,
+        gp,
+        z,
+    } = ws;
+    // Gradient of the smooth part at u (predictions pu, or products z on the lifted path) into
+    // g, the cone penalty's part formed in the scratch gp. Returns the penalty's value.
+    let grad_at =
+        |u: &B::Buf, pu: &B::Buf, z: Option<&B::Buf>, g: &mut B::Buf, gp: Option<&mut B::Buf>| {
+            if let (Some(z), Some(cp)) = (z, cone) {
+                count(1);
+                return be.lifted_gradient(z, cp, data_loss, g);
             }
-            _ => Ok(0.0),
-        }
-    };
-    let mut gp = cone.map(|_| be.zeros(dims.weights())).transpose()?;
-
-    let mut pu = be.zeros(dims.preds())?;
+            if data_loss {
+                be.gradient(pu, g)?;
+                count(1);
+            }
+            match (cone, gp) {
+                (Some(cp), Some(gp)) => {
+                    let t = be.cone(u, cp.neg_from, Some(cp), Some(gp))?;
+                    if data_loss {
+                        be.axpby(1.0, gp, 1.0, g)?;
+                    } else {
+                        be.copy(gp, g)?;
+                    }
+                    Ok::<f64, Error>(t.penalty)
+                }
+                _ => Ok(0.0),
+            }
+        };
     if data_loss {
-        be.forward(&u, &mut pu)?;
+        be.forward(u, pu)?;
         count(1);
     }
-    let mut gu = be.zeros(dims.weights())?;
-    let mut cpen = grad_at(&u, &pu, &mut gu, gp.as_mut())?;
+    let saved_z = resume.and_then(|st| st.z.as_ref());
+    let cons = dims.n * dims.c * dims.p;
+    if let Some(z) = z.as_mut() {
+        match saved_z {
+            Some([zu, zv]) if zu.len() == cons && zv.len() == cons => {
+                z[0] = be.upload(zu)?;
+                z[1] = be.upload(zv)?;
+            }
+            Some([zu, _]) => {
+                return Err(Error::shape(
+                    "checkpoint z_u, z_v",
+                    cons.to_string(),
+                    zu.len().to_string(),
+                ));
+            }
+            None => {
+                be.lift(u, &mut z[0])?;
+                count(1);
+            }
+        }
+    }
+    let mut cpen = grad_at(u, pu, z.as_ref().map(|z| &z[0]), gu, gp.as_mut())?;
 
-    let mut loss = if data_loss { be.loss(&pu)? } else { 0.0 };
-    let (mut pen, mut gnsq) = be.objective_terms(reg, lam, &u, &gu)?;
+    let mut loss = if data_loss { be.loss(pu)? } else { 0.0 };
+    let (mut pen, mut gnsq) = be.objective_terms(reg, lam, u, gu)?;
     // The gap costs a few reductions (and read-backs on a GPU): it is formed where the stopping
     // rule needs it, on iterations the observer logs, and for the final iterate.
     let want_gap = |k: usize, obs: &dyn Observer| s.gap_tol.is_some() || obs.wants_detail(k);
     let mut gap = if want_gap(iterations_at_start(resume), obs) {
-        gap_at(&pu, loss, pen, &gu)?
+        gap_at(pu, loss, pen, gu)?
     } else {
         None
     };
@@ -299,36 +246,39 @@ pub fn solve_resumable<B: Backend>(
     let f_init = resume.map_or(loss + cpen + lam * pen, |st| st.f_init);
 
     // Extrapolated point V, its predictions and gradient; start at U (or the saved V).
-    let mut v = be.zeros(dims.weights())?;
-    let mut pv = be.zeros(dims.preds())?;
-    let mut gv = be.zeros(dims.weights())?;
     match resume {
         Some(st) => {
-            v = be.upload(&st.v)?;
+            *v = be.upload(&st.v)?;
             if data_loss {
-                be.forward(&v, &mut pv)?;
+                be.forward(v, pv)?;
                 count(1);
             }
-            grad_at(&v, &pv, &mut gv, gp.as_mut())?;
+            if let (Some([_, zv, _]), None) = (z.as_mut(), saved_z) {
+                be.lift(v, zv)?;
+                count(1);
+            }
+            grad_at(v, pv, z.as_ref().map(|z| &z[1]), gv, gp.as_mut())?;
         }
         None => {
-            be.copy(&u, &mut v)?;
-            be.copy(&pu, &mut pv)?;
-            be.copy(&gu, &mut gv)?;
+            be.copy(u, v)?;
+            be.copy(pu, pv)?;
+            be.copy(gu, gv)?;
+            if let Some([zu, zv, _]) = z.as_mut() {
+                be.copy(zu, zv)?;
+            }
         }
     }
 
-    let mut u_new = be.zeros(dims.weights())?;
-    let mut pu_new = be.zeros(dims.preds())?;
     // The gradient at U. The data gradient is affine in U, so the gradient at the extrapolated
     // point V+ = U+ + m (U+ - U) is (1 + m) grad(U+) - m grad(U): no product of its own (TFOCS's
     // trick). The cone penalty's gradient is not affine: with one, every V gets its product.
+    // On the lifted path Z of V is such a combination too, refreshed by its own product every
+    // `refresh_every` iterations.
     let affine = cone.is_none();
-    let mut g_prev = gu;
-    // Scratch for U+ - V, U+ - U, then the gradient at U+.
-    let mut diff = be.zeros(dims.weights())?;
-    // Iterations since the gradient at V was last formed by a product (round-off grows with
-    // every combination; `refresh_every` bounds it).
+    let g_prev = gu;
+    // diff: scratch for U+ - V, U+ - U, then the gradient at U+.
+    // Iterations since the gradient at V (or Z of V) was last formed by a product (round-off
+    // grows with every combination; `refresh_every` bounds it).
     let mut combined = 0usize;
 
     let (mut eta, mut t, mut failures, mut iterations) = match resume {
@@ -362,13 +312,13 @@ pub fn solve_resumable<B: Backend>(
     };
     let active = |be: &B, u: &B::Buf, want: bool| -> Result<Option<usize>> {
         Ok(if want {
-            Some(be.group_norms(u)?.iter().filter(|&&g| g > 0.0).count())
+            Some(be.active_groups(u)?)
         } else {
             None
         })
     };
     if resume.is_none() {
-        let a0 = active(be, &u, obs.wants_detail(0))?;
+        let a0 = active(be, u, obs.wants_detail(0))?;
         obs.observe(&info(0, loss, cpen, pen, gnsq, gap, eta, false, 0, a0));
     }
 
@@ -377,14 +327,25 @@ pub fn solve_resumable<B: Backend>(
     // The data loss is quadratic, so its part of the curvature is ||Yhat(U+) - Yhat(V)||^2 / (2 n c)
     // exactly; computing it that way avoids the cancellation that stalls the textbook test near
     // the optimum. The cone penalty's part is formed per constraint by the backend, likewise.
+    // On the lifted path both parts come from Z of U+ - V, and Z of U+ = Z of V + Z of the step.
     let trial = |eta: f64,
                  v: &B::Buf,
                  gv: &B::Buf,
                  pv: &B::Buf,
                  u_new: &mut B::Buf,
                  pu_new: &mut B::Buf,
-                 scratch: &mut B::Buf|
+                 scratch: &mut B::Buf,
+                 z: Option<&mut [B::Buf; 3]>|
      -> Result<(f64, f64, f64, f64)> {
+        if let (Some([_, zv, zn]), Some(cp)) = (z, cone) {
+            let sq = be.prox_step(reg, lam, eta, v, gv, u_new)?;
+            be.copy(u_new, scratch)?;
+            be.axpby(-1.0, v, 1.0, scratch)?;
+            be.lift(scratch, zn)?;
+            count(1);
+            let t = be.lifted_trial(zv, zn, cp, data_loss)?;
+            return Ok((t.loss + t.penalty, t.curvature, sq, t.penalty));
+        }
         let (mut f_new, mut curv, sq) = if data_loss {
             let tr = be.trial(reg, lam, eta, v, gv, pv, u_new, pu_new)?;
             count(1);
@@ -414,7 +375,7 @@ pub fn solve_resumable<B: Backend>(
         // F(U+) <= F(V) + <grad, U+ - V> + ||U+ - V||^2 / (2 eta) holds (F the smooth part).
         let mut tries = 0;
         let (f_new, curv, sq, cp_new) = loop {
-            let r = trial(eta, &v, &gv, &pv, &mut u_new, &mut pu_new, &mut diff)?;
+            let r = trial(eta, v, gv, pv, u_new, pu_new, diff, z.as_mut())?;
             tries += 1;
             if 2.0 * eta * r.1 <= r.2 {
                 break r;
@@ -423,7 +384,7 @@ pub fn solve_resumable<B: Backend>(
                 failures += 1;
                 eta = s.fallback_step;
                 log::warn!("line search failed after {tries} tries; taking step {eta:e}");
-                break trial(eta, &v, &gv, &pv, &mut u_new, &mut pu_new, &mut diff)?;
+                break trial(eta, v, gv, pv, u_new, pu_new, diff, z.as_mut())?;
             }
             eta *= s.backtrack;
         };
@@ -434,38 +395,50 @@ pub fn solve_resumable<B: Backend>(
         }
 
         // Gradient-mapping restart test: <U+ - U, V - U+> > 0.
-        be.copy(&u_new, &mut diff)?;
-        be.axpby(-1.0, &u, 1.0, &mut diff)?; // diff = U+ - U
-        be.axpby(-1.0, &u_new, 1.0, &mut v)?; // v = V - U+ (V is rebuilt below)
-        let restart = be.dot(&diff, &v)? > 0.0;
+        be.copy(u_new, diff)?;
+        be.axpby(-1.0, u, 1.0, diff)?; // diff = U+ - U
+        be.axpby(-1.0, u_new, 1.0, v)?; // v = V - U+ (V is rebuilt below)
+        let restart = be.dot(diff, v)? > 0.0;
 
         let mut momentum = 0.0;
         if restart {
             t = 1.0;
-            be.copy(&u_new, &mut v)?;
-            be.copy(&pu_new, &mut pv)?;
+            be.copy(u_new, v)?;
+            if let Some([_, zv, zn]) = z.as_mut() {
+                be.copy(zn, zv)?;
+            } else {
+                be.copy(pu_new, pv)?;
+            }
         } else {
             let t_new = (1.0 + (1.0 + 4.0 * t * t).sqrt()) / 2.0;
             let m = (t - 1.0) / t_new;
             momentum = m;
             t = t_new;
-            // V = U+ + m (U+ - U), and the same for the (linear) predictions.
-            be.copy(&u_new, &mut v)?;
-            be.axpby(m, &diff, 1.0, &mut v)?;
-            be.copy(&pu_new, &mut pv)?;
-            be.axpby(-m, &pu, 1.0 + m, &mut pv)?;
+            // V = U+ + m (U+ - U), and the same for the (linear) predictions or products.
+            be.copy(u_new, v)?;
+            be.axpby(m, diff, 1.0, v)?;
+            if let Some([zu, zv, zn]) = z.as_mut() {
+                be.copy(zn, zv)?;
+                be.axpby(-m, zu, 1.0 + m, zv)?;
+            } else {
+                be.copy(pu_new, pv)?;
+                be.axpby(-m, pu, 1.0 + m, pv)?;
+            }
         }
-        std::mem::swap(&mut u, &mut u_new);
-        std::mem::swap(&mut pu, &mut pu_new);
+        std::mem::swap(u, u_new);
+        std::mem::swap(pu, pu_new);
+        if let Some([zu, _, zn]) = z.as_mut() {
+            std::mem::swap(zu, zn);
+        }
         iterations += 1;
 
         // Stopping test at U+ (= u now): needs the gradient at U+.
         loss = f_new - cp_new;
-        cpen = grad_at(&u, &pu, &mut diff, gp.as_mut())?;
-        (pen, gnsq) = be.objective_terms(reg, lam, &u, &diff)?;
+        cpen = grad_at(u, pu, z.as_ref().map(|z| &z[0]), diff, gp.as_mut())?;
+        (pen, gnsq) = be.objective_terms(reg, lam, u, diff)?;
         gap_fresh = want_gap(iterations, obs);
         gap = if gap_fresh {
-            gap_at(&pu, loss, pen, &diff)?
+            gap_at(pu, loss, pen, diff)?
         } else {
             None
         };
@@ -473,18 +446,30 @@ pub fn solve_resumable<B: Backend>(
         // Gradient at the new V: free after a restart (V = U+); otherwise the affine
         // combination, or one adjoint product when a refresh is due (or with a cone penalty).
         if restart {
-            be.copy(&diff, &mut gv)?;
+            be.copy(diff, gv)?;
             combined = 0;
         } else if affine && combined + 1 < s.refresh_every {
             let m = momentum;
-            be.copy(&diff, &mut gv)?;
-            be.axpby(-m, &g_prev, 1.0 + m, &mut gv)?;
+            be.copy(diff, gv)?;
+            be.axpby(-m, g_prev, 1.0 + m, gv)?;
             combined += 1;
         } else {
-            grad_at(&v, &pv, &mut gv, gp.as_mut())?;
-            combined = 0;
+            if let Some([zu, zv, _]) = z.as_mut() {
+                // Keyed on the iteration count, which a checkpoint keeps, so resumes retrace.
+                // Both at once: Z of the trial point is Z of V plus Z of the step, so a fresh Z
+                // of V next to a drifted Z of U would start a drift that grows linearly and,
+                // compounded over refreshes, geometrically.
+                if iterations % s.refresh_every == 0 {
+                    be.lift(u, zu)?;
+                    be.lift(v, zv)?;
+                    count(2);
+                }
+            } else {
+                combined = 0;
+            }
+            grad_at(v, pv, z.as_ref().map(|z| &z[1]), gv, gp.as_mut())?;
         }
-        std::mem::swap(&mut g_prev, &mut diff);
+        std::mem::swap(g_prev, diff);
 
         let objective = loss + cpen + lam * pen;
         if converged(gap, gnsq) {
@@ -499,7 +484,7 @@ pub fn solve_resumable<B: Backend>(
         }
         let a = active(
             be,
-            &u,
+            u,
             obs.wants_detail(iterations) || status != Status::MaxIterations,
         )?;
         obs.observe(&info(
@@ -518,8 +503,12 @@ pub fn solve_resumable<B: Backend>(
                 eta,
                 f_init,
                 failures,
-                u: be.download(&u)?,
-                v: be.download(&v)?,
+                u: be.download(u)?,
+                v: be.download(v)?,
+                z: match z.as_ref() {
+                    Some([zu, zv, _]) => Some([be.download(zu)?, be.download(zv)?]),
+                    None => None,
+                },
             };
             obs.checkpoint(&state)?;
         }
@@ -530,10 +519,10 @@ pub fn solve_resumable<B: Backend>(
 
     if !gap_fresh {
         // g_prev holds the gradient at the final U.
-        gap = gap_at(&pu, loss, pen, &g_prev)?;
+        gap = gap_at(pu, loss, pen, g_prev)?;
     }
     Ok(Solution {
-        weights: be.download(&u)?,
+        weights: Vec::new(),
         status,
         iterations,
         objective: loss + cpen + lam * pen,

@@ -3,8 +3,10 @@
 
 pub mod al;
 pub mod fista;
+pub mod fista_settings;
 pub mod gap;
 pub mod observer;
+pub mod workspace;
 
 pub use al::{AlSettings, AlSolution, AlState, solve_al, solve_al_resumable};
 pub use fista::{

@@ -3,7 +3,10 @@
 //! bits select and sum Z's entries per output, so the n x (c p) matrix is never formed beyond B
 //! rows. Row ranges run on scoped threads; each thread owns its block buffers.
 
-use super::{Backend, ConePenalty, ConeTerms, Dims};
+mod cone;
+mod lifted;
+
+use super::{Backend, ConePenalty, ConeTerms, Dims, LiftedTrial};
 use crate::error::Result;
 use crate::mask::BitMask;
 use crate::real::Real;
@@ -28,6 +31,9 @@ pub struct CpuBackend<T: Real> {
     dims: Dims,
     threads: usize,
     block_rows: usize,
+    /// Block buffers returned by finished passes, handed to the next ones: a solve allocates its
+    /// scratch once, not at every product (that cost 16 million page faults in one AL run).
+    pool: std::sync::Mutex<Vec<Vec<T>>>,
 }
 
 impl<T: Real> CpuBackend<T> {
@@ -64,7 +70,36 @@ impl<T: Real> CpuBackend<T> {
             dims,
             threads,
             block_rows,
+            pool: std::sync::Mutex::new(Vec::with_capacity(64)),
         }
+    }
+
+    /// A zeroed scratch buffer of `len` entries from the pool (allocated only when none fits).
+    fn take(&self, len: usize) -> Vec<T> {
+        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        // Best fit, so a small request never takes the buffer a large one will need.
+        let at = pool
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.capacity() >= len)
+            .min_by_key(|(_, b)| b.capacity())
+            .map(|(i, _)| i);
+        let mut buf = match at {
+            Some(i) => pool.swap_remove(i),
+            None => Vec::with_capacity(len),
+        };
+        drop(pool);
+        buf.clear();
+        buf.resize(len, T::zero());
+        buf
+    }
+
+    /// Returns a scratch buffer to the pool.
+    fn give(&self, buf: Vec<T>) {
+        self.pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(buf);
     }
 
     /// Row ranges, one per thread.
@@ -86,7 +121,9 @@ impl<T: Real> CpuBackend<T> {
     fn forward_rows(&self, u: &[T], r0: usize, r1: usize, out: &mut [T]) {
         let Dims { p, c, .. } = self.dims;
         let wt = self.weights_view(u).reversed_axes(); // d x cp
-        let mut zbuf = Array2::<T>::zeros((self.block_rows.min(r1 - r0), c * p));
+        let rows = self.block_rows.min(r1 - r0);
+        let mut buf = self.take(rows * c * p);
+        let mut zbuf = ArrayViewMut2::from_shape((rows, c * p), &mut buf[..]).expect("block");
         for b0 in (r0..r1).step_by(self.block_rows) {
             let b1 = (b0 + self.block_rows).min(r1);
             let mut z = zbuf.slice_mut(s![..b1 - b0, ..]);
@@ -108,13 +145,16 @@ impl<T: Real> CpuBackend<T> {
                 }
             }
         }
+        self.give(buf);
     }
 
     /// grad += X_R^T M_R for rows [r0, r1), M[r, l p + i] = mask(r, i) * resid(r, l) / (n c).
     fn gradient_rows(&self, preds: &[T], r0: usize, r1: usize, mut grad: ArrayViewMut2<T>) {
         let Dims { n, p, c, .. } = self.dims;
         let scale = T::of(1.0 / (n * c) as f64);
-        let mut mbuf = Array2::<T>::zeros((self.block_rows.min(r1 - r0), c * p));
+        let rows = self.block_rows.min(r1 - r0);
+        let mut buf = self.take(rows * c * p);
+        let mut mbuf = ArrayViewMut2::from_shape((rows, c * p), &mut buf[..]).expect("block");
         for b0 in (r0..r1).step_by(self.block_rows) {
             let b1 = (b0 + self.block_rows).min(r1);
             let mut m = mbuf.slice_mut(s![..b1 - b0, ..]);
@@ -136,252 +176,7 @@ impl<T: Real> CpuBackend<T> {
                 &mut grad,
             );
         }
-    }
-}
-
-/// For one constraint with shifted gaps A at V and B = A + delta at V + step: (max(B, 0)^2,
-/// max(B,0)^2 - max(A,0)^2 - 2 max(A,0) delta), the latter by cases so that it is formed
-/// without cancellation.
-pub(crate) fn cone_curvature(a: f64, delta: f64) -> (f64, f64) {
-    let b = a + delta;
-    let bp = if b > 0.0 { b * b } else { 0.0 };
-    let c = match (a > 0.0, b > 0.0) {
-        (true, true) => delta * delta,
-        (true, false) => a * a - 2.0 * a * b,
-        (false, true) => b * b,
-        (false, false) => 0.0,
-    };
-    (bp, c)
-}
-
-/// What one pass over the cone constraints does besides measuring the violation.
-enum ConeMode<'a, T> {
-    Stats,
-    /// Penalty with shift rows starting at the pass's first row; `grad` asks for its gradient.
-    Penalty {
-        shift: &'a [T],
-        scale: f64,
-        weight: f64,
-        grad: bool,
-    },
-    /// gamma <- max(gamma + delta g, 0), gamma rows starting at the pass's first row.
-    Update {
-        gamma: &'a mut [T],
-        delta: f64,
-    },
-}
-
-impl<T: Real> CpuBackend<T> {
-    /// Cone terms of rows [r0, r1); with a penalty gradient, grad += its part from these rows.
-    /// Z = X_B U^T per block as in `forward`, then the block is overwritten by the penalty's
-    /// coefficients and multiplied back (grad += Z^T X_B) as in `gradient`.
-    fn cone_rows(
-        &self,
-        u: &[T],
-        r0: usize,
-        r1: usize,
-        neg_from: usize,
-        mut mode: ConeMode<'_, T>,
-        mut grad: Option<ArrayViewMut2<T>>,
-    ) -> ConeTerms {
-        let Dims { p, c, .. } = self.dims;
-        let cp = c * p;
-        let wt = self.weights_view(u).reversed_axes();
-        let mut zbuf = Array2::<T>::zeros((self.block_rows.min(r1 - r0), cp));
-        let mut out = ConeTerms::default();
-        for b0 in (r0..r1).step_by(self.block_rows) {
-            let b1 = (b0 + self.block_rows).min(r1);
-            let mut z = zbuf.slice_mut(s![..b1 - b0, ..]);
-            general_mat_mul(
-                T::one(),
-                &self.x.slice(s![b0..b1, ..]),
-                &wt,
-                T::zero(),
-                &mut z,
-            );
-            for r in b0..b1 {
-                let mut zr = z.row_mut(r - b0);
-                let zr = zr.as_slice_mut().expect("row-major block");
-                for (col, zv) in zr.iter_mut().enumerate() {
-                    let i = col % p;
-                    let on = self.mask.get(r, i);
-                    // s_i (2 D_ji - 1): +1 when the gate is on and not negated, or off and negated.
-                    let so = if on == (i < neg_from) { 1.0 } else { -1.0 };
-                    let g = -so * zv.f();
-                    if g > 0.0 {
-                        out.viol_sq += g * g;
-                        out.viol_max = out.viol_max.max(g);
-                    }
-                    let k = (r - r0) * cp + col;
-                    match &mut mode {
-                        ConeMode::Stats => {}
-                        ConeMode::Penalty {
-                            shift,
-                            scale,
-                            weight,
-                            ..
-                        } => {
-                            let v = g + *scale * shift[k].f();
-                            *zv = if v > 0.0 {
-                                out.penalty += v * v;
-                                T::of(-*weight * so * v)
-                            } else {
-                                T::zero()
-                            };
-                        }
-                        ConeMode::Update { gamma, delta } => {
-                            gamma[k] = T::of((gamma[k].f() + *delta * g).max(0.0));
-                        }
-                    }
-                }
-            }
-            if let (Some(gv), ConeMode::Penalty { grad: true, .. }) = (grad.as_mut(), &mode) {
-                general_mat_mul(
-                    T::one(),
-                    &z.t(),
-                    &self.x.slice(s![b0..b1, ..]),
-                    T::one(),
-                    gv,
-                );
-            }
-        }
-        if let ConeMode::Penalty { weight, .. } = mode {
-            out.penalty *= weight / 2.0;
-        }
-        out
-    }
-
-    /// For rows [r0, r1): sum max(B, 0)^2 and the exact curvature sum of the shifted penalty
-    /// between V and V + step (before the weight / 2), with A = g(V) + a shift and
-    /// B = A + (g(V + step) - g(V)); the difference comes from X step itself, so nothing cancels.
-    #[allow(clippy::too_many_arguments)]
-    fn cone_trial_rows(
-        &self,
-        v: &[T],
-        step: &[T],
-        r0: usize,
-        r1: usize,
-        neg_from: usize,
-        shift: &[T],
-        scale: f64,
-    ) -> (f64, f64) {
-        let Dims { p, c, .. } = self.dims;
-        let cp = c * p;
-        let (vt, st) = (
-            self.weights_view(v).reversed_axes(),
-            self.weights_view(step).reversed_axes(),
-        );
-        let rows = self.block_rows.min(r1 - r0);
-        let mut zv = Array2::<T>::zeros((rows, cp));
-        let mut zs = Array2::<T>::zeros((rows, cp));
-        let (mut pen, mut curv) = (0.0, 0.0);
-        for b0 in (r0..r1).step_by(self.block_rows) {
-            let b1 = (b0 + self.block_rows).min(r1);
-            let xb = self.x.slice(s![b0..b1, ..]);
-            let mut a = zv.slice_mut(s![..b1 - b0, ..]);
-            general_mat_mul(T::one(), &xb, &vt, T::zero(), &mut a);
-            let mut b = zs.slice_mut(s![..b1 - b0, ..]);
-            general_mat_mul(T::one(), &xb, &st, T::zero(), &mut b);
-            for r in b0..b1 {
-                for col in 0..cp {
-                    let i = col % p;
-                    let so = if self.mask.get(r, i) == (i < neg_from) {
-                        1.0
-                    } else {
-                        -1.0
-                    };
-                    let k = (r - r0) * cp + col;
-                    let av = -so * zv[[r - b0, col]].f() + scale * shift[k].f();
-                    let dv = -so * zs[[r - b0, col]].f();
-                    let (bp, cv) = cone_curvature(av, dv);
-                    pen += bp;
-                    curv += cv;
-                }
-            }
-        }
-        (pen, curv)
-    }
-
-    /// Runs `cone_rows` over the thread ranges and adds up the terms; with `grad`, writes the
-    /// penalty's gradient there.
-    fn cone_pass(
-        &self,
-        u: &[T],
-        neg_from: usize,
-        pen: Option<&ConePenalty<'_, Vec<T>>>,
-        gamma: Option<(&mut [T], f64)>,
-        grad: Option<&mut Vec<T>>,
-    ) -> ConeTerms {
-        let Dims { d, p, c, .. } = self.dims;
-        let cp = c * p;
-        let ranges = self.ranges();
-        let want_grad = grad.is_some() && pen.is_some();
-        // Each thread gets its own rows of the multipliers.
-        let (mut gamma_rest, delta) = match gamma {
-            Some((g, delta)) => (Some(g), delta),
-            None => (None, 0.0),
-        };
-        let mut modes = Vec::with_capacity(ranges.len());
-        for &(r0, r1) in &ranges {
-            modes.push(match (gamma_rest.take(), pen) {
-                (Some(g), _) => {
-                    let (mine, rest) = g.split_at_mut((r1 - r0) * cp);
-                    gamma_rest = Some(rest);
-                    ConeMode::Update { gamma: mine, delta }
-                }
-                (None, Some(pp)) => ConeMode::Penalty {
-                    shift: &pp.shift[r0 * cp..r1 * cp],
-                    scale: pp.scale,
-                    weight: pp.weight,
-                    grad: want_grad,
-                },
-                (None, None) => ConeMode::Stats,
-            });
-        }
-        let results: Vec<(ConeTerms, Option<Array2<T>>)> = std::thread::scope(|sc| {
-            let handles: Vec<_> = ranges
-                .iter()
-                .zip(modes)
-                .map(|(&(r0, r1), mode)| {
-                    sc.spawn(move || {
-                        let mut part = want_grad.then(|| Array2::<T>::zeros((cp, d)));
-                        let t = self.cone_rows(
-                            u,
-                            r0,
-                            r1,
-                            neg_from,
-                            mode,
-                            part.as_mut().map(|a| a.view_mut()),
-                        );
-                        (t, part)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("cone worker panicked"))
-                .collect()
-        });
-        let mut total = ConeTerms::default();
-        let mut grad_sum: Option<Array2<T>> = None;
-        for (t, part) in results {
-            total.penalty += t.penalty;
-            total.viol_sq += t.viol_sq;
-            total.viol_max = total.viol_max.max(t.viol_max);
-            if let Some(pa) = part {
-                match grad_sum.as_mut() {
-                    Some(s) => s.zip_mut_with(&pa, |a, &b| *a = *a + b),
-                    None => grad_sum = Some(pa),
-                }
-            }
-        }
-        if let Some(g) = grad {
-            match grad_sum {
-                Some(s) => g.copy_from_slice(s.as_slice().expect("contiguous")),
-                None => g.fill(T::zero()),
-            }
-        }
-        total
+        self.give(buf);
     }
 }
 
@@ -433,14 +228,14 @@ impl<T: Real> Backend for CpuBackend<T> {
     }
 
     fn forward(&self, u: &Vec<T>, preds: &mut Vec<T>) -> Result<()> {
-        let ranges = self.ranges();
         let c = self.dims.c;
-        if ranges.len() == 1 {
+        if self.threads == 1 {
             self.forward_rows(u, 0, self.dims.n, preds);
             return Ok(());
         }
         std::thread::scope(|sc| {
             let mut rest = preds.as_mut_slice();
+            let ranges = self.ranges();
             for &(r0, r1) in &ranges {
                 let (chunk, tail) = rest.split_at_mut((r1 - r0) * c);
                 rest = tail;
@@ -463,21 +258,22 @@ impl<T: Real> Backend for CpuBackend<T> {
 
     fn gradient(&self, preds: &Vec<T>, grad: &mut Vec<T>) -> Result<()> {
         let Dims { d, p, c, .. } = self.dims;
-        let ranges = self.ranges();
         grad.fill(T::zero());
         let mut gview = ArrayViewMut2::from_shape((c * p, d), grad.as_mut_slice()).expect("c*p*d");
-        if ranges.len() == 1 {
+        if self.threads == 1 {
             self.gradient_rows(preds, 0, self.dims.n, gview);
             return Ok(());
         }
+        let ranges = self.ranges();
         // Thread 0 accumulates into the output; the others into their own buffers, added after.
-        let partials: Vec<Array2<T>> = std::thread::scope(|sc| {
+        let partials: Vec<Vec<T>> = std::thread::scope(|sc| {
             let handles: Vec<_> = ranges[1..]
                 .iter()
                 .map(|&(r0, r1)| {
                     sc.spawn(move || {
-                        let mut g = Array2::<T>::zeros((c * p, d));
-                        self.gradient_rows(preds, r0, r1, g.view_mut());
+                        let mut g = self.take(c * p * d);
+                        let gv = ArrayViewMut2::from_shape((c * p, d), &mut g[..]).expect("c*p*d");
+                        self.gradient_rows(preds, r0, r1, gv);
                         g
                     })
                 })
@@ -490,7 +286,8 @@ impl<T: Real> Backend for CpuBackend<T> {
                 .collect()
         });
         for g in partials {
-            gview.zip_mut_with(&g, |a, &b| *a = *a + b);
+            grad.iter_mut().zip(&g).for_each(|(a, &b)| *a = *a + b);
+            self.give(g);
         }
         Ok(())
     }
@@ -578,6 +375,50 @@ impl<T: Real> Backend for CpuBackend<T> {
         gamma: &mut Vec<T>,
     ) -> Result<ConeTerms> {
         Ok(self.cone_pass(u, neg_from, None, Some((gamma.as_mut_slice(), delta)), None))
+    }
+
+    fn lifted(&self) -> bool {
+        true
+    }
+
+    fn lift(&self, u: &Vec<T>, z: &mut Vec<T>) -> Result<()> {
+        self.lift_pass(u, z);
+        Ok(())
+    }
+
+    fn lifted_trial(
+        &self,
+        zv: &Vec<T>,
+        z: &mut Vec<T>,
+        pen: &ConePenalty<'_, Vec<T>>,
+        data_loss: bool,
+    ) -> Result<LiftedTrial> {
+        Ok(self.lifted_trial_pass(zv, z, pen, data_loss))
+    }
+
+    fn lifted_gradient(
+        &self,
+        z: &Vec<T>,
+        pen: &ConePenalty<'_, Vec<T>>,
+        data_loss: bool,
+        grad: &mut Vec<T>,
+    ) -> Result<f64> {
+        Ok(self.lifted_gradient_pass(z, pen, data_loss, grad))
+    }
+
+    fn lifted_cone(
+        &self,
+        z: &Vec<T>,
+        neg_from: usize,
+        update: Option<(f64, &mut Vec<T>)>,
+    ) -> Result<ConeTerms> {
+        Ok(self.lifted_cone_pass(z, neg_from, update.map(|(d, g)| (d, g.as_mut_slice()))))
+    }
+
+    fn active_groups(&self, u: &Vec<T>) -> Result<usize> {
+        Ok(u.chunks(self.dims.d.max(1))
+            .filter(|g| g.iter().any(|a| *a != T::zero()))
+            .count())
     }
 
     fn group_norms(&self, u: &Vec<T>) -> Result<Vec<f64>> {

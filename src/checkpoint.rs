@@ -1,5 +1,7 @@
 //! Solver checkpoint files: safetensors with the R-FISTA iterate `u` and extrapolated point `v`
-//! (f64, (c, p, d) flattened; on the lifted path also `z_u`, `z_v`, their products X U^T), for
+//! (f64, (c, p, d) flattened), the predictions and gradient at V (`p_v`, `g_v`; on the lifted
+//! path also `z_u`, `z_v`, the products X U^T), so that a resumed run retraces the
+//! uninterrupted one bit for bit; for
 //! augmented Lagrangian runs also the multipliers `gamma`, and a
 //! metadata entry `cvxnn-checkpoint` holding the scalars of [`FistaState`] (and [`AlState`])
 //! and a fingerprint of the run (data, gates, sizes, lam, ...) so that a resume with other
@@ -51,6 +53,10 @@ pub fn save(
     if let Some([zu, zv]) = &state.z {
         arrays.push(("z_u", bytes(zu)));
         arrays.push(("z_v", bytes(zv)));
+    }
+    if let Some([pv, gv]) = &state.at_v {
+        arrays.push(("p_v", bytes(pv)));
+        arrays.push(("g_v", bytes(gv)));
     }
     if let Some(a) = al {
         arrays.push(("gamma", bytes(&a.gamma)));
@@ -137,6 +143,11 @@ pub fn from_bytes(
             (false, false) => None,
             _ => return Err(bad("tensors 'z_u' and 'z_v' come together".into())),
         },
+        at_v: match (st.tensor("p_v").is_ok(), st.tensor("g_v").is_ok()) {
+            (true, true) => Some([get("p_v")?, get("g_v")?]),
+            (false, false) => None,
+            _ => return Err(bad("tensors 'p_v' and 'g_v' come together".into())),
+        },
     };
     if st.u.len() != st.v.len() {
         return Err(bad(format!(
@@ -191,6 +202,7 @@ mod tests {
             u: vec![1.0, -2.0, 0.5],
             v: vec![0.0, 1e-300, 3.0],
             z: Some([vec![0.5, -1.0], vec![2.0, 1e-200]]),
+            at_v: Some([vec![0.25], vec![1.0, 2.0, -3.0]]),
         };
         let fp = serde_json::json!({"lambda": 1e-5, "gates": 200});
         save(&p, &st, None, &fp).unwrap();

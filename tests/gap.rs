@@ -110,7 +110,7 @@ fn a_time_limit_ends_the_solve_with_max_time() {
 
 #[test]
 fn two_product_iterates_equal_three_product_ones() {
-    // A large first step and two tries make line searches give up (fallback steps); restarts
+    // A large first step and one try make line searches give up (fallback steps); restarts
     // happen on their own. refresh_every 1 forms the gradient at V by a product every time.
     let prob = problem(80, 6, 10, 2, 11);
     let be = cpu64(&prob, CpuOptions::default());
@@ -120,7 +120,7 @@ fn two_product_iterates_equal_three_product_ones() {
             tol: 1e-300,
             max_iters: 300,
             step0: 1e4,
-            max_backtracks: 2,
+            max_backtracks: 1,
             refresh_every,
             ..FistaSettings::default()
         };

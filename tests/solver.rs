@@ -481,3 +481,28 @@ fn interrupted_and_resumed_run_ends_like_the_uninterrupted_one() {
         (Status::MaxIterations, 55)
     );
 }
+
+/// A failed line-search trial implies the step at which its quadratic bound would hold; the
+/// search jumps there instead of walking down by factors of 0.8 (from a step 10^4 too large,
+/// that walk took about 40 trials).
+#[test]
+fn first_line_search_jumps_to_the_implied_step() {
+    let prob = problem(200, 10, 60, 2, 17);
+    let be = cpu64(&prob, CpuOptions::default());
+    let s = FistaSettings {
+        lambda: 1e-4,
+        max_iters: 5,
+        step0: 1e4,
+        ..FistaSettings::default()
+    };
+    let mut rec = Recorder::default();
+    solve(&be, &s.check().unwrap(), None, &mut rec).unwrap();
+    let first = &rec.history[1];
+    assert!(
+        first.line_search_tries <= 3,
+        "{} tries, step {:e}",
+        first.line_search_tries,
+        first.step
+    );
+    assert!(first.step < 1e3, "step {:e} was accepted", first.step);
+}

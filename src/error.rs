@@ -25,6 +25,8 @@ pub enum Error {
         expected: String,
         got: String,
     },
+    /// `flag` names a CLI flag (`--gates`) or, for the solvers' settings, the field of the
+    /// settings struct (`max_backtracks`); the CLI shows a field's flag where it has one.
     #[error("invalid value for {flag}: {msg}")]
     InvalidParam { flag: &'static str, msg: String },
     #[error("invalid data: {0}")]

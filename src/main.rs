@@ -20,7 +20,7 @@ fn main() {
         Ok(a) => a,
         Err(e) => std::process::exit(cli::report_usage_error(e)),
     };
-    let code = match cli::run(args) {
+    let code = match cli::run(args).map_err(cli::with_flag_names) {
         Ok(code) => code,
         Err(cvxnn::Error::Interrupted(msg)) => {
             eprintln!("{msg}");

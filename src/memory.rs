@@ -116,8 +116,8 @@ pub fn gated_memory(prep: &Prepared, device: &Device, precision: Precision) -> M
 }
 
 /// The memory plan of an augmented Lagrangian solve of `prep` on `device`: the multipliers are
-/// one number per constraint (2 c p n), plus on a GPU two scratch blocks of the same size for
-/// the constraint products, in the solve's precision.
+/// one number per constraint (2 c p n), plus three blocks of the same size for the kept
+/// products on the CPU (two scratch blocks on a GPU), in the solve's precision.
 pub fn relu_memory(prep: &Prepared, device: &Device, precision: Precision) -> MemoryPlan {
     let (n, d) = prep.x.dim();
     let (c, p) = (prep.task.outputs(), prep.patterns.kept.len());
@@ -135,8 +135,11 @@ pub fn relu_memory(prep: &Prepared, device: &Device, precision: Precision) -> Me
     ];
     let (available, place) = match device {
         Device::Cpu(_) => {
+            // The lifted path keeps X U^T of U, V and the trial point (one number per
+            // constraint each), plus the passes' pooled blocks.
+            items.push(("lifted products X U^T (3 blocks)".to_string(), 3 * cons * w));
             items.push((
-                "constraint block (2 per thread)".to_string(),
+                "pass blocks (2 per thread)".to_string(),
                 (2 * 1024 * 2 * c * p * 8) as u64,
             ));
             (host_budget(), "host".to_string())

@@ -412,3 +412,29 @@ pub fn run(cli: Cli) -> cvxnn::Result<i32> {
         Command::Data(a) => data::run(a),
     }
 }
+
+/// The flag of a solver setting's field, for those the CLI exposes.
+pub fn flag_of(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "lambda" => "--lambda",
+        "tol" => "--tol",
+        "max_iters" => "--max-iters",
+        "step0" => "--step0",
+        "gap_tol" => "--gap-tol",
+        "time_limit" => "--time-limit",
+        "delta0" => "--delta0",
+        "viol_tol" => "--viol-tol",
+        _ => return None,
+    })
+}
+
+/// The library names the settings' fields in its errors; the user typed flags.
+pub fn with_flag_names(e: cvxnn::Error) -> cvxnn::Error {
+    match e {
+        cvxnn::Error::InvalidParam { flag, msg } => cvxnn::Error::InvalidParam {
+            flag: flag_of(flag).unwrap_or(flag),
+            msg,
+        },
+        e => e,
+    }
+}

@@ -57,23 +57,26 @@ impl AlSettings {
         let pos = |v: f64| v > 0.0 && v.is_finite();
         if !pos(self.delta0) {
             return Err(Error::param(
-                "--delta0",
+                "delta0",
                 format!("{} (must be > 0)", self.delta0),
             ));
         }
         if !pos(self.viol_tol) {
             return Err(Error::param(
-                "--viol-tol",
+                "viol_tol",
                 format!("{} (must be > 0)", self.viol_tol),
             ));
         }
         if self.max_outer == 0 {
-            return Err(Error::param("--max-outer", "0 (must be >= 1)"));
+            return Err(Error::param("max_outer", "0 (must be >= 1)"));
         }
         if !(pos(self.phase_low) && self.phase_low < self.phase_high && self.tau > 0.0) {
             return Err(Error::param(
-                "--delta0",
-                "the initial phase needs 0 < low < high and tau > 0",
+                "phase_low",
+                format!(
+                    "phase_low {} and phase_high {} with tau {} (need 0 < low < high, tau > 0)",
+                    self.phase_low, self.phase_high, self.tau
+                ),
             ));
         }
         Ok(())

@@ -78,35 +78,44 @@ impl FistaSettings {
         let bad = |flag, msg: String| Err(Error::param(flag, msg));
         if !(self.lambda >= 0.0 && self.lambda.is_finite()) {
             return bad(
-                "--lambda",
+                "lambda",
                 format!("{} (must be a finite number >= 0)", self.lambda),
             );
         }
         if !(self.tol > 0.0 && self.tol.is_finite()) {
-            return bad("--tol", format!("{} (must be > 0)", self.tol));
+            return bad("tol", format!("{} (must be > 0)", self.tol));
         }
         if self.max_iters == 0 {
-            return bad("--max-iters", "0 (must be >= 1)".into());
+            return bad("max_iters", "0 (must be >= 1)".into());
         }
         if !(self.step0 > 0.0 && self.step0.is_finite()) {
-            return bad("--step0", format!("{} (must be > 0)", self.step0));
+            return bad("step0", format!("{} (must be > 0)", self.step0));
         }
         if !(self.backtrack > 0.0 && self.backtrack < 1.0) {
             return bad(
-                "--backtrack",
+                "backtrack",
                 format!("{} (must be in (0, 1))", self.backtrack),
             );
         }
-        if self.max_backtracks == 0 || self.fallback_step.is_nan() || self.fallback_step <= 0.0 {
+        if self.max_backtracks == 0 {
+            return bad("max_backtracks", "0 (must be >= 1)".into());
+        }
+        if !(self.fallback_step > 0.0 && self.fallback_step.is_finite()) {
             return bad(
-                "--max-backtracks",
-                "need >= 1 tries and a positive fallback step".into(),
+                "fallback_step",
+                format!("{} (must be > 0)", self.fallback_step),
             );
         }
-        if !(self.grow_threshold >= 1.0 && self.grow_factor >= 1.0) {
+        if !(self.grow_threshold >= 1.0 && self.grow_threshold.is_finite()) {
             return bad(
-                "--grow-factor",
-                "growth threshold and factor must be >= 1".into(),
+                "grow_threshold",
+                format!("{} (must be >= 1)", self.grow_threshold),
+            );
+        }
+        if !(self.grow_factor >= 1.0 && self.grow_factor.is_finite()) {
+            return bad(
+                "grow_factor",
+                format!("{} (must be >= 1)", self.grow_factor),
             );
         }
         if self.refresh_every == 0 {
@@ -114,14 +123,42 @@ impl FistaSettings {
         }
         if let Some(g) = self.gap_tol {
             if !(g > 0.0 && g.is_finite()) {
-                return bad("--gap-tol", format!("{g} (must be > 0)"));
+                return bad("gap_tol", format!("{g} (must be > 0)"));
             }
         }
         if let Some(t) = self.time_limit {
             if t.is_nan() || t <= 0.0 {
-                return bad("--time-limit", format!("{t} (must be > 0 seconds)"));
+                return bad("time_limit", format!("{t} (must be > 0 seconds)"));
             }
         }
         Ok(FistaParams(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each bad setting is named by its field (the CLI maps fields to flags where it has them).
+    #[test]
+    fn errors_name_the_field() {
+        let cases: [(&str, fn(&mut FistaSettings)); 8] = [
+            ("lambda", |s| s.lambda = -1.0),
+            ("backtrack", |s| s.backtrack = 1.5),
+            ("max_backtracks", |s| s.max_backtracks = 0),
+            ("fallback_step", |s| s.fallback_step = f64::NAN),
+            ("grow_threshold", |s| s.grow_threshold = 0.5),
+            ("grow_factor", |s| s.grow_factor = 0.9),
+            ("refresh_every", |s| s.refresh_every = 0),
+            ("time_limit", |s| s.time_limit = Some(0.0)),
+        ];
+        for (field, spoil) in cases {
+            let mut s = FistaSettings::default();
+            spoil(&mut s);
+            match s.check() {
+                Err(Error::InvalidParam { flag, .. }) => assert_eq!(flag, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
     }
 }

@@ -48,9 +48,11 @@ fn gpu_fista_reaches_the_cpu_objective() {
             let rel = (s64.objective - cpu.objective).abs() / cpu.objective;
             assert!(
                 rel < 1e-10,
-                "seed {seed}: gpu-f64 {} vs cpu {}",
+                "seed {seed}: gpu-f64 {} vs cpu {} ({} and {} iterations)",
                 s64.objective,
-                cpu.objective
+                cpu.objective,
+                s64.iterations,
+                cpu.iterations
             );
             assert_eq!(
                 s64.iterations, cpu.iterations,

@@ -267,35 +267,35 @@ fn f32_and_f64_reach_the_same_objective() {
 }
 
 #[test]
-fn invalid_settings_are_rejected_with_the_flag_named() {
+fn invalid_settings_are_rejected_with_the_field_named() {
     for (s, flag) in [
         (
             FistaSettings {
                 lambda: -1.0,
                 ..Default::default()
             },
-            "--lambda",
+            "lambda",
         ),
         (
             FistaSettings {
                 lambda: f64::NAN,
                 ..Default::default()
             },
-            "--lambda",
+            "lambda",
         ),
         (
             FistaSettings {
                 tol: 0.0,
                 ..Default::default()
             },
-            "--tol",
+            "tol",
         ),
         (
             FistaSettings {
                 max_iters: 0,
                 ..Default::default()
             },
-            "--max-iters",
+            "max_iters",
         ),
     ] {
         let e = s.check().unwrap_err().to_string();

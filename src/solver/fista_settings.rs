@@ -142,7 +142,8 @@ mod tests {
     /// Each bad setting is named by its field (the CLI maps fields to flags where it has them).
     #[test]
     fn errors_name_the_field() {
-        let cases: [(&str, fn(&mut FistaSettings)); 8] = [
+        type Spoil = fn(&mut FistaSettings);
+        let cases: [(&str, Spoil); 8] = [
             ("lambda", |s| s.lambda = -1.0),
             ("backtrack", |s| s.backtrack = 1.5),
             ("max_backtracks", |s| s.max_backtracks = 0),

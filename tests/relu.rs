@@ -507,6 +507,14 @@ fn lifted_operations_match_the_cone_passes() {
             );
         }
 
+        // The one-pass combination equals a copy and an axpby bit for bit.
+        let sb = be.upload(&step).unwrap();
+        let mut c1 = be.zeros(dims.weights()).unwrap();
+        be.combine(1.3, &ub, -0.3, &sb, &mut c1).unwrap();
+        let mut c2 = be.upload(&u).unwrap();
+        be.axpby(-0.3, &sb, 1.3, &mut c2).unwrap();
+        assert_eq!(be.download(&c1).unwrap(), be.download(&c2).unwrap());
+
         // Violation and multiplier step against cone / cone_update.
         let t = be.cone(&ub, pen.neg_from, None, None).unwrap();
         let mut g1 = be.upload(&gamma_h).unwrap();

@@ -98,6 +98,19 @@ pub trait Backend {
     fn copy(&self, src: &Self::Buf, dst: &mut Self::Buf) -> Result<()>;
     /// y <- a x + b y
     fn axpby(&self, a: f64, x: &Self::Buf, b: f64, y: &mut Self::Buf) -> Result<()>;
+    /// out <- a x + b y in one pass (the momentum combinations; on the CPU's lifted path they
+    /// run over the n x c p products, where a copy and an axpby were two passes more).
+    fn combine(
+        &self,
+        a: f64,
+        x: &Self::Buf,
+        b: f64,
+        y: &Self::Buf,
+        out: &mut Self::Buf,
+    ) -> Result<()> {
+        self.copy(x, out)?;
+        self.axpby(b, y, a, out)
+    }
     fn dot(&self, x: &Self::Buf, y: &Self::Buf) -> Result<f64>;
     /// ||x - y||^2, without cancellation (the line search's curvature term).
     fn dist_sq(&self, x: &Self::Buf, y: &Self::Buf) -> Result<f64>;

@@ -452,14 +452,11 @@ pub fn solve_in<B: Backend>(
             momentum = m;
             t = t_new;
             // V = U+ + m (U+ - U), and the same for the (linear) predictions or products.
-            be.copy(u_new, v)?;
-            be.axpby(m, diff, 1.0, v)?;
+            be.combine(1.0, u_new, m, diff, v)?;
             if let Some([zu, zv, zn]) = z.as_mut() {
-                be.copy(zn, zv)?;
-                be.axpby(-m, zu, 1.0 + m, zv)?;
+                be.combine(1.0 + m, zn, -m, zu, zv)?;
             } else {
-                be.copy(pu_new, pv)?;
-                be.axpby(-m, pu, 1.0 + m, pv)?;
+                be.combine(1.0 + m, pu_new, -m, pu, pv)?;
             }
         }
         std::mem::swap(u, u_new);
@@ -487,8 +484,7 @@ pub fn solve_in<B: Backend>(
             be.copy(diff, gv)?;
         } else if affine && !refresh {
             let m = momentum;
-            be.copy(diff, gv)?;
-            be.axpby(-m, g_prev, 1.0 + m, gv)?;
+            be.combine(1.0 + m, diff, -m, g_prev, gv)?;
         } else {
             if let (Some([zu, zv, _]), true) = (z.as_mut(), refresh) {
                 // Both at once: Z of the trial point is Z of V plus Z of the step, so a fresh Z

@@ -216,6 +216,14 @@ impl<T: Real> Backend for CpuBackend<T> {
         Ok(())
     }
 
+    fn combine(&self, a: f64, x: &Vec<T>, b: f64, y: &Vec<T>, out: &mut Vec<T>) -> Result<()> {
+        let (a, b) = (T::of(a), T::of(b));
+        out.iter_mut()
+            .zip(x.iter().zip(y))
+            .for_each(|(o, (&xv, &yv))| *o = a * xv + b * yv);
+        Ok(())
+    }
+
     fn dot(&self, x: &Vec<T>, y: &Vec<T>) -> Result<f64> {
         Ok(x.iter().zip(y).map(|(&a, &b)| a.f() * b.f()).sum())
     }

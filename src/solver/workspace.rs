@@ -27,7 +27,10 @@ impl<B: Backend> Workspace<B> {
     pub fn new(be: &B, smooth: &Smooth<'_, B>) -> Result<Self> {
         let dims = be.dims();
         let (w, pr) = (dims.weights(), dims.preds());
-        let lifted = smooth.cone.is_some() && be.lifted();
+        // The kept products are three more numbers per constraint: the AL's memory plan counts
+        // them; the approximate decomposition (no data loss) promises any size, and keeps the
+        // blocked passes that hold none.
+        let lifted = smooth.cone.is_some() && smooth.data_loss && be.lifted();
         let z = if lifted {
             let cons = dims.n * dims.c * dims.p;
             Some([be.zeros(cons)?, be.zeros(cons)?, be.zeros(cons)?])

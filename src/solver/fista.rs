@@ -364,8 +364,7 @@ pub fn solve_in<B: Backend>(
      -> Result<(f64, f64, f64, f64)> {
         if let (Some([_, zv, zn]), Some(cp)) = (z, cone) {
             let sq = be.prox_step(reg, lam, eta, v, gv, u_new)?;
-            be.copy(u_new, scratch)?;
-            be.axpby(-1.0, v, 1.0, scratch)?;
+            be.combine(1.0, u_new, -1.0, v, scratch)?;
             be.lift(scratch, zn)?;
             count(1);
             let t = be.lifted_trial(zv, zn, cp, data_loss)?;
@@ -380,8 +379,7 @@ pub fn solve_in<B: Backend>(
         };
         let mut cp_new = 0.0;
         if let Some(cp) = cone {
-            be.copy(u_new, scratch)?;
-            be.axpby(-1.0, v, 1.0, scratch)?;
+            be.combine(1.0, u_new, -1.0, v, scratch)?;
             let (pn, cv) = be.cone_trial(v, scratch, cp)?;
             cp_new = pn;
             curv += cv;
@@ -432,8 +430,7 @@ pub fn solve_in<B: Backend>(
         }
 
         // Gradient-mapping restart test: <U+ - U, V - U+> > 0.
-        be.copy(u_new, diff)?;
-        be.axpby(-1.0, u, 1.0, diff)?; // diff = U+ - U
+        be.combine(1.0, u_new, -1.0, u, diff)?; // diff = U+ - U
         be.axpby(-1.0, u_new, 1.0, v)?; // v = V - U+ (V is rebuilt below)
         let restart = be.dot(diff, v)? > 0.0;
 

@@ -7,9 +7,10 @@
 //! -W, so predictions are the gated model's and the W half's constraints are negated
 //! (see [`ConeTerms`](crate::backend::ConeTerms)).
 
+use super::executor::{Budget, Ctx, Executor, Iterative};
 use super::fista::{FistaSettings, FistaState, Smooth, Start, Workspace, solve_in};
 use super::{IterInfo, Observer, Solution, Status};
-use crate::backend::{Backend, ConePenalty};
+use crate::backend::{Backend, ConePenalty, ConeTerms};
 use crate::error::{Error, Result};
 use std::time::Instant;
 
@@ -136,6 +137,10 @@ impl<B: Backend> Observer for Offset<'_, B> {
     fn checkpoint_every(&self) -> Option<usize> {
         self.inner.checkpoint_every()
     }
+    /// The cadence counts the whole run's inner iterations, not this inner solve's.
+    fn checkpoint_due(&self, k: usize) -> bool {
+        self.inner.checkpoint_due(self.base + k)
+    }
     fn should_stop(&self) -> bool {
         self.inner.should_stop()
     }
@@ -170,7 +175,8 @@ pub fn solve_al<B: Backend>(
 
 /// [`solve_al`], or the continuation of a run from one of its checkpoints (the inner R-FISTA
 /// state and the outer state); the iteration count carries on, and the result is the
-/// uninterrupted run's.
+/// uninterrupted run's. The outer loop runs in an [`Executor`] (one step per inner solve, each
+/// in an executor of its own that reports and checkpoints the inner iterations).
 pub fn solve_al_resumable<B: Backend>(
     be: &B,
     settings: &AlSettings,
@@ -187,171 +193,254 @@ pub fn solve_al_resumable<B: Backend>(
             dims.p.to_string(),
         ));
     }
-    let neg_from = dims.p / 2;
-    let start = Instant::now();
-    let fs = &settings.fista;
-    let mut delta = settings.delta0 / dims.n as f64;
-    let mut gamma = be.cone_zeros()?;
-    // One workspace for every inner solve: the iterate stays on the device between outer steps
-    // and nothing is allocated after the first (the pass scratch comes from the backend's pool).
-    let shape = ConePenalty {
-        shift: &gamma,
-        scale: 1.0,
-        weight: 1.0,
-        neg_from,
+    let mut al = Al::new(be, settings, init, resume)?;
+    let budget = Budget {
+        max_iters: settings.max_outer,
+        time_limit: settings.fista.time_limit,
     };
-    let mut ws = Workspace::new(
-        be,
-        &Smooth {
-            data_loss: true,
-            cone: Some(shape),
-        },
-    )?;
-    let mut first = Some(match init {
-        Some(w) => Start::Weights(w),
-        None => Start::Zero,
-    });
-    let mut products = 0u64;
-    let mut inner_tol = fs.tol;
-    let mut step = fs.step0;
-    let mut total = 0usize;
-    let mut outer = 0usize;
-    let mut rounds = 0usize;
-    let mut initial_phase = true;
-    let mut inner_resume: Option<&FistaState> = None;
-    if let Some((st, al)) = resume {
-        if al.gamma.len() != dims.c * dims.p * dims.n {
-            return Err(Error::shape(
-                "checkpoint multipliers",
-                (dims.c * dims.p * dims.n).to_string(),
-                al.gamma.len().to_string(),
-            ));
+    let status = Executor::new(budget, obs).run(&mut al)?;
+    al.finish(status)
+}
+
+/// One augmented Lagrangian run: the multipliers and penalty state, and one workspace for
+/// every inner solve (the iterate stays on the device between outer steps and nothing is
+/// allocated after the first; the pass scratch comes from the backend's pool).
+struct Al<'a, B: Backend> {
+    be: &'a B,
+    settings: &'a AlSettings,
+    ws: Workspace<B>,
+    gamma: B::Buf,
+    neg_from: usize,
+    first: Option<Start<'a>>,
+    start: Instant,
+    products: u64,
+    inner_tol: f64,
+    step: f64,
+    /// Inner iterations so far.
+    total: usize,
+    outer: usize,
+    delta: f64,
+    rounds: usize,
+    initial_phase: bool,
+    /// The last inner solve, its cone terms, and the verdict on them.
+    last: Option<(Solution, ConeTerms)>,
+    verdict: Option<Status>,
+}
+
+impl<'a, B: Backend> Al<'a, B> {
+    fn new(
+        be: &'a B,
+        settings: &'a AlSettings,
+        init: Option<&'a [f64]>,
+        resume: Option<(&'a FistaState, &'a AlState)>,
+    ) -> Result<Self> {
+        let dims = be.dims();
+        let neg_from = dims.p / 2;
+        let fs = &settings.fista;
+        let gamma = be.cone_zeros()?;
+        let shape = ConePenalty {
+            shift: &gamma,
+            scale: 1.0,
+            weight: 1.0,
+            neg_from,
+        };
+        let ws = Workspace::new(
+            be,
+            &Smooth {
+                data_loss: true,
+                cone: Some(shape),
+            },
+        )?;
+        let mut al = Al {
+            be,
+            settings,
+            ws,
+            gamma,
+            neg_from,
+            first: Some(match init {
+                Some(w) => Start::Weights(w),
+                None => Start::Zero,
+            }),
+            start: Instant::now(),
+            products: 0,
+            inner_tol: fs.tol,
+            step: fs.step0,
+            total: 0,
+            outer: 0,
+            delta: settings.delta0 / dims.n as f64,
+            rounds: 0,
+            initial_phase: true,
+            last: None,
+            verdict: None,
+        };
+        if let Some((st, s)) = resume {
+            if s.gamma.len() != dims.c * dims.p * dims.n {
+                return Err(Error::shape(
+                    "checkpoint multipliers",
+                    (dims.c * dims.p * dims.n).to_string(),
+                    s.gamma.len().to_string(),
+                ));
+            }
+            al.gamma = be.upload(&s.gamma)?;
+            (al.total, al.outer, al.delta, al.inner_tol) = (s.base, s.outer, s.delta, s.inner_tol);
+            (al.rounds, al.initial_phase) = (s.rounds, s.initial_phase);
+            al.first = Some(Start::Resume(st));
         }
-        gamma = be.upload(&al.gamma)?;
-        (total, outer, delta, inner_tol) = (al.base, al.outer, al.delta, al.inner_tol);
-        (rounds, initial_phase) = (al.rounds, al.initial_phase);
-        inner_resume = Some(st);
-    }
-    if let Some(st) = inner_resume {
-        first = Some(Start::Resume(st));
+        Ok(al)
     }
 
-    loop {
+    /// The outer state at the start of the next inner solve (a checkpoint's, with the
+    /// multipliers left out: the inner observer downloads them when it saves).
+    fn outer_state(&self) -> AlState {
+        AlState {
+            base: self.total,
+            outer: self.outer,
+            delta: self.delta,
+            inner_tol: self.inner_tol,
+            rounds: self.rounds,
+            initial_phase: self.initial_phase,
+            gamma: Vec::new(),
+        }
+    }
+
+    /// Moves delta (initial phase) or the multipliers after an inner solve that did not end
+    /// the run.
+    fn update(&mut self, viol_sq: f64) -> Result<()> {
+        let settings = self.settings;
+        // Initial phase: find a delta whose unconstrained-multiplier solution violates the
+        // constraints moderately, before trusting the multiplier updates.
+        if self.initial_phase && self.rounds < settings.phase_rounds {
+            self.rounds += 1;
+            if viol_sq > settings.phase_high {
+                self.delta *= 2.0;
+                return Ok(());
+            }
+            if viol_sq < settings.phase_low {
+                self.delta /= 2.0;
+                self.inner_tol /= 2.0;
+                return Ok(());
+            }
+        }
+        self.initial_phase = false;
+        // The raw gap, not its positive part: a satisfied constraint (g < 0) lowers its
+        // multiplier toward 0, which complementary slackness needs at the solution.
+        let (be, neg_from, delta) = (self.be, self.neg_from, self.delta);
+        match self.ws.z_u() {
+            Some(z) => be.lifted_cone(z, neg_from, Some((delta, &mut self.gamma)))?,
+            None => be.cone_update(self.ws.u(), neg_from, delta, &mut self.gamma)?,
+        };
+        if settings.tau * viol_sq < self.inner_tol {
+            self.inner_tol /= 2.0;
+        }
+        Ok(())
+    }
+
+    fn finish(self, status: Status) -> Result<AlSolution> {
+        let (mut sol, terms) = self
+            .last
+            .expect("the executor runs at least one outer step");
+        sol.status = status;
+        sol.iterations = self.total;
+        sol.products = self.products;
+        sol.weights = self.be.download(self.ws.u())?;
+        sol.objective = sol.loss + self.settings.fista.lambda * sol.penalty;
+        sol.time_s = self.start.elapsed().as_secs_f64();
+        Ok(AlSolution {
+            solution: sol,
+            outer: self.outer,
+            delta: self.delta,
+            viol_sq: terms.viol_sq,
+            viol_max: terms.viol_max,
+        })
+    }
+}
+
+impl<B: Backend> Iterative for Al<'_, B> {
+    fn iteration(&self) -> usize {
+        self.outer
+    }
+
+    fn init(&mut self, _: Ctx<'_>) -> Result<Option<IterInfo>> {
+        // The first inner solve reports the first iterate.
+        Ok(None)
+    }
+
+    /// One outer step: the inner solve, warm-started, then (unless the run ends here) the
+    /// penalty or multiplier update.
+    fn next(&mut self, cx: Ctx<'_>) -> Result<Option<IterInfo>> {
+        let (be, settings) = (self.be, self.settings);
+        let fs = &settings.fista;
         let params = FistaSettings {
-            tol: inner_tol,
-            max_iters: fs.max_iters - total,
-            step0: step,
+            tol: self.inner_tol,
+            max_iters: fs.max_iters - self.total,
+            step0: self.step,
             // The inner solves test the subgradient against their own tolerance; the time limit
             // is the whole run's.
             gap_tol: None,
-            time_limit: fs
-                .time_limit
-                .map(|t| (t - start.elapsed().as_secs_f64()).max(1e-9)),
+            time_limit: cx.time_left.map(|t| t.max(1e-9)),
             ..fs.clone()
         }
         .check()?;
         let pen = ConePenalty {
-            shift: &gamma,
-            scale: 1.0 / delta,
-            weight: delta,
-            neg_from,
+            shift: &self.gamma,
+            scale: 1.0 / self.delta,
+            weight: self.delta,
+            neg_from: self.neg_from,
         };
         let smooth = Smooth {
             data_loss: true,
             cone: Some(pen),
         };
         let mut off = Offset {
-            inner: obs,
-            base: total,
-            last: total,
-            products,
-            start,
+            inner: cx.obs,
+            base: self.total,
+            last: self.total,
+            products: self.products,
+            start: self.start,
             be,
-            gamma: &gamma,
-            outer: AlState {
-                base: total,
-                outer,
-                delta,
-                inner_tol,
-                rounds,
-                initial_phase,
-                gamma: Vec::new(),
-            },
+            gamma: &self.gamma,
+            outer: self.outer_state(),
         };
-        let mut sol = solve_in(
-            be,
-            &params,
-            &mut ws,
-            first.take().unwrap_or(Start::Warm),
-            &smooth,
-            &mut off,
-        )?;
-        total += sol.iterations;
-        products += sol.products;
-        outer += 1;
-        step = sol.step;
-        let terms = match ws.z_u() {
-            Some(z) => be.lifted_cone(z, neg_from, None)?,
-            None => be.cone(ws.u(), neg_from, None, None)?,
+        let start_at = self.first.take().unwrap_or(Start::Warm);
+        let sol = solve_in(be, &params, &mut self.ws, start_at, &smooth, &mut off)?;
+        self.total += sol.iterations;
+        self.products += sol.products;
+        self.outer += 1;
+        self.step = sol.step;
+        let terms = match self.ws.z_u() {
+            Some(z) => be.lifted_cone(z, self.neg_from, None)?,
+            None => be.cone(self.ws.u(), self.neg_from, None, None)?,
         };
         log::debug!(
-            "AL outer {outer}: delta {delta:.3e}, inner {} its (tol {inner_tol:.1e}), violation^2 {:.3e}, subgrad^2 {:.3e}",
+            "AL outer {}: delta {:.3e}, inner {} its (tol {:.1e}), violation^2 {:.3e}, subgrad^2 {:.3e}",
+            self.outer,
+            self.delta,
             sol.iterations,
+            self.inner_tol,
             terms.viol_sq,
             sol.grad_norm_sq
         );
-
-        let status = if matches!(
+        self.verdict = if matches!(
             sol.status,
             Status::Diverged | Status::Interrupted | Status::MaxTime
         ) {
             Some(sol.status)
         } else if terms.viol_sq <= settings.viol_tol && sol.grad_norm_sq <= fs.tol {
             Some(Status::Converged)
-        } else if outer >= settings.max_outer || total >= fs.max_iters {
+        } else if self.outer >= settings.max_outer || self.total >= fs.max_iters {
             Some(Status::MaxIterations)
         } else {
             None
         };
-        if let Some(status) = status {
-            sol.status = status;
-            sol.iterations = total;
-            sol.products = products;
-            sol.weights = be.download(ws.u())?;
-            sol.objective = sol.loss + fs.lambda * sol.penalty;
-            sol.time_s = start.elapsed().as_secs_f64();
-            return Ok(AlSolution {
-                solution: sol,
-                outer,
-                delta,
-                viol_sq: terms.viol_sq,
-                viol_max: terms.viol_max,
-            });
+        let viol_sq = terms.viol_sq;
+        self.last = Some((sol, terms));
+        if self.verdict.is_none() {
+            self.update(viol_sq)?;
         }
+        Ok(None)
+    }
 
-        // Initial phase: find a delta whose unconstrained-multiplier solution violates the
-        // constraints moderately, before trusting the multiplier updates.
-        if initial_phase && rounds < settings.phase_rounds {
-            rounds += 1;
-            if terms.viol_sq > settings.phase_high {
-                delta *= 2.0;
-                continue;
-            }
-            if terms.viol_sq < settings.phase_low {
-                delta /= 2.0;
-                inner_tol /= 2.0;
-                continue;
-            }
-        }
-        initial_phase = false;
-        // The raw gap, not its positive part: a satisfied constraint (g < 0) lowers its
-        // multiplier toward 0, which complementary slackness needs at the solution.
-        match ws.z_u() {
-            Some(z) => be.lifted_cone(z, neg_from, Some((delta, &mut gamma)))?,
-            None => be.cone_update(ws.u(), neg_from, delta, &mut gamma)?,
-        };
-        if settings.tau * terms.viol_sq < inner_tol {
-            inner_tol /= 2.0;
-        }
+    fn terminate(&self) -> Option<Status> {
+        self.verdict
     }
 }

@@ -2,10 +2,12 @@
 //! iterates and reports them to an [`Observer`]; it never prints.
 
 pub mod al;
+pub mod executor;
 pub mod fista;
 pub mod fista_settings;
 pub mod gap;
 pub mod observer;
+pub mod smooth;
 pub mod workspace;
 
 pub use al::{AlSettings, AlSolution, AlState, solve_al, solve_al_resumable};

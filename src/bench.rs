@@ -144,7 +144,7 @@ pub fn run_cpu<T: Real>(
     let out_bytes = n * c * p * std::mem::size_of::<T>();
     if out_bytes > 4 << 30 {
         return Err(Error::param(
-            "--n",
+            "n",
             format!(
                 "the reference GEMM output n x c p = {n} x {} needs {} MiB; choose smaller sizes",
                 c * p,

@@ -104,7 +104,8 @@ pub fn digits_three_ways(
     };
     let mut rows = Vec::new();
 
-    let gated = train::solve(&prep, &params, device, precision, None, &mut Silent)?;
+    let session = train::Session::gated(&prep, device, precision)?;
+    let gated = train::solve_on(&session, &params, None, None, &mut Silent)?;
     let net = train::network(&prep, &cfg, &params, &gated);
     let sc = train::score(&net, &prep)?;
     rows.push(DigitsRow {
@@ -121,14 +122,13 @@ pub fn digits_three_ways(
         tol: 1e-12,
         ..fista.clone()
     };
-    let dec = train::decompose(
+    let dec = train::decompose_on(
         &prep,
+        &session,
         &gated.weights,
         Method::Approx,
         1e-10,
         &dec_settings,
-        device,
-        precision,
     )?;
     let net = crate::model::Network::from_relu(
         &dec.weights,

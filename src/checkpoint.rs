@@ -94,7 +94,7 @@ pub fn from_bytes(
     path: &Path,
     fingerprint: &serde_json::Value,
 ) -> Result<(FistaState, Option<AlState>)> {
-    let bad = |msg: String| Error::param("--resume", format!("{}: {msg}", path.display()));
+    let bad = |msg: String| Error::param("resume", format!("{}: {msg}", path.display()));
     let st = SafeTensors::deserialize(data)
         .map_err(|e| bad(format!("not a checkpoint (safetensors: {e})")))?;
     let (_, header) = SafeTensors::read_metadata(data).map_err(|e| bad(e.to_string()))?;
@@ -220,6 +220,6 @@ mod tests {
         assert_eq!(load(&p, &fp).unwrap(), (st, Some(al)));
         let other = serde_json::json!({"lambda": 1e-4, "gates": 200});
         let e = load(&p, &other).unwrap_err().to_string();
-        assert!(e.contains("--resume") && e.contains("another run"), "{e}");
+        assert!(e.contains("resume") && e.contains("another run"), "{e}");
     }
 }

@@ -28,7 +28,7 @@ pub const REFERENCE_MAX_CONSTRAINTS: usize = 200_000;
 pub fn check_exact_size(n: usize, d: usize) -> Result<()> {
     if n * d > EXACT_MAX_ND {
         return Err(Error::param(
-            "--decompose",
+            "decompose",
             format!(
                 "exact needs n x d <= {EXACT_MAX_ND} (one interior-point solve per neuron); this problem has {n} x {d} = {}; use --decompose approx",
                 n * d
@@ -123,7 +123,7 @@ pub fn relu_program(
     let cons = c * p2 * n;
     if cons > REFERENCE_MAX_CONSTRAINTS {
         return Err(Error::param(
-            "--model relu",
+            "model",
             format!(
                 "{cons} cone constraints; the interior-point reference takes at most {REFERENCE_MAX_CONSTRAINTS}"
             ),

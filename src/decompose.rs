@@ -70,7 +70,7 @@ pub fn approximate<B: Backend>(
     fista: &FistaSettings,
 ) -> Result<Decomposition> {
     if !(rho >= 0.0 && rho.is_finite()) {
-        return Err(Error::param("--rho", format!("{rho} (must be >= 0)")));
+        return Err(Error::param("rho", format!("{rho} (must be >= 0)")));
     }
     let start = Instant::now();
     let dims = be.dims();

@@ -25,8 +25,9 @@ pub enum Error {
         expected: String,
         got: String,
     },
-    /// `flag` names a CLI flag (`--gates`) or, for the solvers' settings, the field of the
-    /// settings struct (`max_backtracks`); the CLI shows a field's flag where it has one.
+    /// `flag` names the field of the library's settings at fault (`gates`, `max_backtracks`),
+    /// or a flag for the CLI's own checks (`--out`); the CLI shows a field's flag where it has
+    /// one (`cli::flag_of`).
     #[error("invalid value for {flag}: {msg}")]
     InvalidParam { flag: &'static str, msg: String },
     #[error("invalid data: {0}")]

@@ -93,7 +93,7 @@ pub fn source(name: &str) -> Result<Source> {
         },
         other => {
             return Err(Error::param(
-                "data fetch NAME",
+                "dataset",
                 format!("unknown data set '{other}' (known: {})", NAMES.join(", ")),
             ));
         }

@@ -47,11 +47,11 @@ impl GateKind {
         match *self {
             GateKind::Dense => Ok(()),
             GateKind::FeatureSparse { order: 0 } => Err(Error::param(
-                "--gate-order",
+                "gate_order",
                 "0 (need at least one feature per gate)",
             )),
             GateKind::FeatureSparse { order } if order > features => Err(Error::param(
-                "--gate-order",
+                "gate_order",
                 format!("{order} is more than the {features} data features"),
             )),
             GateKind::FeatureSparse { .. } => Ok(()),
@@ -73,7 +73,7 @@ impl GateKind {
                 }
                 if patch == 0 || patch > height || patch > width {
                     return Err(Error::param(
-                        "--patch",
+                        "patch",
                         format!("{patch} (must be between 1 and the image's {height} x {width})"),
                     ));
                 }
@@ -148,7 +148,7 @@ pub fn quantile_offsets(
 ) -> Result<()> {
     if !(fraction > 0.0 && fraction <= 1.0) {
         return Err(Error::param(
-            "--gate-active",
+            "gate_active",
             format!("{fraction} (the fraction of active rows must be in (0, 1])"),
         ));
     }
@@ -261,7 +261,7 @@ mod tests {
         let all = draw(&GateKind::FeatureSparse { order: 4 }, 4, 4, 2, 1).unwrap();
         assert!(all.iter().all(|&v| v != 0.0), "order d keeps every feature");
         let e = draw(&GateKind::FeatureSparse { order: 5 }, 4, 4, 2, 1).unwrap_err();
-        assert!(e.to_string().contains("--gate-order"), "{e}");
+        assert!(e.to_string().contains("gate_order"), "{e}");
     }
 
     #[test]
@@ -338,11 +338,11 @@ mod tests {
         let e = draw(&conv(1, 28, 28, 29), 784, 784, 1, 0)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("--patch"), "{e}");
+        assert!(e.contains("patch"), "{e}");
         let e = draw(&GateKind::FeatureSparse { order: 0 }, 5, 5, 1, 0)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("--gate-order"), "{e}");
+        assert!(e.contains("gate_order"), "{e}");
     }
 
     #[test]

@@ -43,7 +43,7 @@ impl MemoryPlan {
     pub fn check(&self) -> Result<()> {
         match self.available {
             Some(a) if self.total() > a => Err(Error::param(
-                "--gates",
+                "gates",
                 format!("the solve does not fit: {}; {}", self.describe(), self.hint),
             )),
             _ => Ok(()),
@@ -75,7 +75,7 @@ pub(crate) fn setup_memory_check(n: usize, d: usize, p: usize) -> Result<()> {
     let need = (p as u64).checked_mul(per_gate);
     let too_big = |what: String| {
         Err(Error::param(
-            "--gates",
+            "gates",
             format!("{p} gates: the gate matrix and patterns need {what}; use fewer gates"),
         ))
     };

@@ -12,19 +12,19 @@ pub const MAX_STEPS: usize = 10_000;
 pub fn geometric(max: f64, min: f64, steps: usize) -> Result<Vec<f64>> {
     if !(max > 0.0 && min > 0.0 && max.is_finite() && min <= max) {
         return Err(Error::param(
-            "--lambda-max/--lambda-min",
+            "lambda_range",
             format!("{max} / {min} (need 0 < min <= max)"),
         ));
     }
     if steps == 0 || (steps == 1 && min != max) {
         return Err(Error::param(
-            "--steps",
+            "steps",
             format!("{steps} (need >= 2, or 1 with min = max)"),
         ));
     }
     if steps > MAX_STEPS {
         return Err(Error::param(
-            "--steps",
+            "steps",
             format!("{steps} (at most {MAX_STEPS}: every step is a full solve)"),
         ));
     }
@@ -41,11 +41,11 @@ pub fn geometric(max: f64, min: f64, steps: usize) -> Result<Vec<f64>> {
 /// and checks them.
 pub fn order(mut lambdas: Vec<f64>) -> Result<Vec<f64>> {
     if lambdas.is_empty() {
-        return Err(Error::param("--lambdas", "no values given"));
+        return Err(Error::param("lambdas", "no values given"));
     }
     if let Some(bad) = lambdas.iter().find(|l| !(**l >= 0.0 && l.is_finite())) {
         return Err(Error::param(
-            "--lambdas",
+            "lambdas",
             format!("{bad} (each must be >= 0)"),
         ));
     }
@@ -104,6 +104,8 @@ pub fn run(
     mut each: impl FnMut(&Point, &Solution, &crate::model::Network) -> Result<()>,
 ) -> Result<Vec<Point>> {
     let d = prep.x.ncols();
+    // X, Y and the patterns go to the device once for the whole path.
+    let session = train::Session::gated(prep, device, precision)?;
     let mut prev: Option<Solution> = None;
     let mut points = Vec::with_capacity(lambdas.len());
     for &lam in lambdas {
@@ -117,7 +119,7 @@ pub fn run(
             ..base.clone()
         }
         .check()?;
-        let sol = train::solve(prep, &params, device, precision, init, &mut StopWhen(stop))?;
+        let sol = train::solve_on(&session, &params, init, None, &mut StopWhen(stop))?;
         if sol.status == Status::Interrupted {
             // An unfinished solve is not a point of the path.
             break;

@@ -34,7 +34,7 @@ impl Task {
                 train.name
             ))),
             (Labels::Matrix(m), TaskChoice::Classification) => Err(Error::param(
-                "--task",
+                "task",
                 format!(
                     "classification needs one label per row; {} has {} target columns",
                     train.name,
@@ -49,7 +49,7 @@ impl Task {
                     TaskChoice::Classification => {
                         if !integral {
                             return Err(Error::param(
-                                "--task",
+                                "task",
                                 "classification labels must be integers",
                             ));
                         }

@@ -413,7 +413,8 @@ pub fn run(cli: Cli) -> cvxnn::Result<i32> {
     }
 }
 
-/// The flag of a solver setting's field, for those the CLI exposes.
+/// The flag of a library setting's field (solver, problem and data settings), for those the
+/// CLI exposes.
 pub fn flag_of(field: &str) -> Option<&'static str> {
     Some(match field {
         "lambda" => "--lambda",
@@ -424,6 +425,23 @@ pub fn flag_of(field: &str) -> Option<&'static str> {
         "time_limit" => "--time-limit",
         "delta0" => "--delta0",
         "viol_tol" => "--viol-tol",
+        "n" => "--n",
+        "resume" => "--resume",
+        "decompose" => "--decompose",
+        "model" => "--model relu",
+        "label_column" => "--label-column",
+        "rho" => "--rho",
+        "dataset" => "data fetch NAME",
+        "gate_order" => "--gate-order",
+        "patch" => "--patch",
+        "gate_active" => "--gate-active",
+        "gate_bias" => "--gate-bias",
+        "gates" => "--gates",
+        "lambda_range" => "--lambda-max/--lambda-min",
+        "steps" => "--steps",
+        "lambdas" => "--lambdas",
+        "test_fraction" => "--test-fraction",
+        "task" => "--task",
         _ => return None,
     })
 }

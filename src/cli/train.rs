@@ -357,11 +357,11 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
         );
         (al.solution, net)
     } else {
-        let sol = train::solve_resumable(
-            &prep,
+        // One backend for the solve and the approximate decomposition.
+        let session = train::Session::gated(&prep, &device, precision)?;
+        let sol = train::solve_on(
+            &session,
             &params,
-            &device,
-            precision,
             None,
             resume.as_ref().map(|(st, _)| st),
             &mut obs,
@@ -379,8 +379,9 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
                 (sol, net)
             }
             Some(method) => {
-                let dec = train::decompose(
+                let dec = train::decompose_on(
                     &prep,
+                    &session,
                     &sol.weights,
                     method,
                     a.rho,
@@ -388,8 +389,6 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
                         tol: a.decompose_tol,
                         ..params.get().clone()
                     },
-                    &device,
-                    precision,
                 )?;
                 obs.line(&format!(
                     "decomposition ({method:?}): violation left {:.2e}, group norms {:.4e} -> {:.4e} ({:.2}x), {:.2} s",

@@ -88,7 +88,7 @@ pub fn parse(text: &str, path: &Path, opts: &LoadOptions) -> Result<Dataset> {
             .and_then(|h| h.iter().position(|f| f == name))
             .ok_or_else(|| {
                 Error::param(
-                    "--label-column",
+                    "label_column",
                     format!(
                         "'{name}' is not a column name in the header of {}",
                         path.display()

@@ -264,7 +264,7 @@ pub(crate) fn split_label_column(
             let k = if *i < 0 { cols as i64 + i } else { *i };
             if k < 0 || k >= cols as i64 {
                 return Err(Error::param(
-                    "--label-column",
+                    "label_column",
                     format!("{i} is out of range for {name} with {cols} columns"),
                 ));
             }
@@ -272,7 +272,7 @@ pub(crate) fn split_label_column(
         }
         LabelColumn::Name(n) => {
             return Err(Error::param(
-                "--label-column",
+                "label_column",
                 format!("'{n}': {name} has no header row to look names up in"),
             ));
         }

@@ -44,7 +44,8 @@ pub fn al_vs_clarabel(sizes: &[Dims], lam: f64, tol: f64) -> Result<Vec<ConicRow
             },
             viol_tol: tol,
             ..AlSettings::default()
-        };
+        }
+        .check()?;
         let be = CpuBackend::<f64>::new(&x, &y, mask.clone(), CpuOptions::default());
         let start = Instant::now();
         let al = solver::solve_al(&be, &settings, None, &mut Silent)?;
@@ -150,7 +151,8 @@ pub fn digits_three_ways(
     let settings = AlSettings {
         fista,
         ..AlSettings::default()
-    };
+    }
+    .check()?;
     let al = train::solve_relu(&prep, &settings, device, precision, None, None, &mut Silent)?;
     let net = crate::model::Network::from_relu(
         &al.solution.weights,

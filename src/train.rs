@@ -10,8 +10,7 @@ use crate::decompose::{self, Decomposition, Method};
 use crate::error::Result;
 use crate::model::{ModelMeta, Network};
 use crate::solver::{
-    self, AlSettings, AlSolution, AlState, FistaParams, FistaSettings, FistaState, Observer,
-    Solution,
+    self, AlParams, AlSolution, AlState, FistaParams, FistaSettings, FistaState, Observer, Solution,
 };
 use ndarray::Array2;
 
@@ -38,7 +37,7 @@ impl Job for Gated<'_> {
 }
 
 struct Relu<'a> {
-    settings: &'a AlSettings,
+    settings: &'a AlParams,
     init: Option<&'a [f64]>,
     resume: Option<(&'a FistaState, &'a AlState)>,
     obs: &'a mut dyn Observer,
@@ -156,7 +155,7 @@ pub fn solve_cpu(
 /// in the ReLU layout (c, 2p, d) of [`solver::al`].
 pub fn solve_relu(
     prep: &Prepared,
-    settings: &AlSettings,
+    settings: &AlParams,
     device: &Device,
     precision: Precision,
     init: Option<&[f64]>,

@@ -11,7 +11,7 @@ use crate::backend::wgpu::{GpuBackend, GpuContext, GpuOptions, GpuReal};
 use crate::backend::{Backend, ConePenalty, Dims};
 use crate::error::Result;
 use crate::rng::Rng;
-use crate::solver::{self, AlSettings, FistaParams, Solution, observer::Silent};
+use crate::solver::{self, AlParams, FistaParams, Solution, observer::Silent};
 use crate::train::{self, Precision, Prepared, ProblemConfig};
 use std::sync::Arc;
 
@@ -248,7 +248,7 @@ fn compare_cone_ops<A: Backend, B: Backend>(
 
 fn run_gpu_relu<T: GpuReal>(
     prep: &Prepared,
-    settings: &AlSettings,
+    settings: &AlParams,
     ctx: Arc<GpuContext>,
     gpu_opts: GpuOptions,
     tols: (f64, f64, f64),
@@ -321,7 +321,7 @@ fn run_gpu_relu<T: GpuReal>(
 /// The ReLU program (augmented Lagrangian) solved and compared like [`verify`].
 pub fn verify_relu(
     prep: &Prepared,
-    settings: &AlSettings,
+    settings: &AlParams,
     ctx: Arc<GpuContext>,
     gpu_opts: GpuOptions,
     precision: Precision,

@@ -78,7 +78,9 @@ fn count(iters: usize) -> (u64, u64, usize) {
         },
         viol_tol: 1e-30,
         ..AlSettings::default()
-    };
+    }
+    .check()
+    .unwrap();
     ALLOCATIONS.store(0, Ordering::Relaxed);
     GEMM_PACKING.store(0, Ordering::Relaxed);
     COUNTING.with(|c| c.set(true));

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use cvxnn::backend::cpu::{CpuBackend, CpuOptions};
 use cvxnn::solver::{
-    self, AlSettings, AlState, FistaSettings, FistaState, IterInfo, Observer, Status,
+    self, AlParams, AlSettings, AlState, FistaSettings, FistaState, IterInfo, Observer, Status,
     observer::Silent,
 };
 
@@ -15,7 +15,7 @@ fn relu_backend(p: &Problem) -> CpuBackend<f64> {
     CpuBackend::new(&p.x, &p.y, p.mask.doubled(), CpuOptions::default())
 }
 
-fn al_settings(time_limit: Option<f64>) -> AlSettings {
+fn al_settings(time_limit: Option<f64>) -> AlParams {
     AlSettings {
         fista: FistaSettings {
             lambda: 1e-3,
@@ -27,6 +27,8 @@ fn al_settings(time_limit: Option<f64>) -> AlSettings {
         viol_tol: 1e-10,
         ..AlSettings::default()
     }
+    .check()
+    .unwrap()
 }
 
 /// Keeps every row and every checkpoint; asks to stop once `stop_after` rows were seen.

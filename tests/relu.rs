@@ -10,7 +10,7 @@ use cvxnn::backend::{Backend, ConePenalty};
 use cvxnn::conic;
 use cvxnn::decompose;
 use cvxnn::rng::Rng;
-use cvxnn::solver::{self, AlSettings, FistaSettings, observer::Silent};
+use cvxnn::solver::{self, AlParams, AlSettings, FistaSettings, observer::Silent};
 
 /// The doubled-pattern backend of the ReLU program (small blocks so blocking is exercised).
 fn relu_backend(p: &Problem) -> CpuBackend<f64> {
@@ -150,7 +150,7 @@ fn cone_terms_match_plain_loops_and_the_gradient_matches_finite_differences() {
     }
 }
 
-fn al_settings(lam: f64) -> AlSettings {
+fn al_settings(lam: f64) -> AlParams {
     AlSettings {
         fista: FistaSettings {
             lambda: lam,
@@ -161,6 +161,8 @@ fn al_settings(lam: f64) -> AlSettings {
         viol_tol: 1e-10,
         ..AlSettings::default()
     }
+    .check()
+    .unwrap()
 }
 
 #[test]
@@ -375,7 +377,9 @@ fn gpu_al_solve_matches_the_cpu_objective() {
         },
         viol_tol: 1e-6,
         ..AlSettings::default()
-    };
+    }
+    .check()
+    .unwrap();
     let cpu = solver::solve_al(&relu_backend(&prob), &settings, None, &mut Silent).unwrap();
     let small = cvxnn::backend::wgpu::GpuOptions {
         max_rows_per_chunk: 32,

@@ -137,8 +137,8 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
         delta0: a.delta0,
         viol_tol: a.viol_tol,
         ..AlSettings::default()
-    };
-    al_settings.check()?;
+    }
+    .check()?;
     let save = !a.no_save;
     if save && a.out.extension().and_then(|e| e.to_str()) != Some("safetensors") {
         return Err(Error::param(

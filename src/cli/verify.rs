@@ -84,7 +84,8 @@ pub fn run(a: VerifyArgs) -> cvxnn::Result<i32> {
             let settings = cvxnn::solver::AlSettings {
                 fista: params.get().clone(),
                 ..Default::default()
-            };
+            }
+            .check()?;
             cvxnn::verify::verify_relu(&prep, &settings, ctx, GpuOptions::default(), a.precision)?
         }
     };

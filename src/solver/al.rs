@@ -8,7 +8,7 @@
 //! (see [`ConeTerms`](crate::backend::ConeTerms)).
 
 use super::executor::{Budget, Ctx, Executor, Iterative};
-use super::fista::{FistaSettings, FistaState, Smooth, Start, Workspace, solve_in};
+use super::fista::{FistaParams, FistaSettings, FistaState, Smooth, Start, Workspace, solve_in};
 use super::{IterInfo, Observer, Solution, Status};
 use crate::backend::{Backend, ConePenalty, ConeTerms};
 use crate::error::{Error, Result};
@@ -52,8 +52,19 @@ impl Default for AlSettings {
     }
 }
 
+/// Validated augmented Lagrangian settings; read-only, so the solver never sees a bad value.
+#[derive(Debug, Clone)]
+pub struct AlParams(AlSettings);
+
+impl AlParams {
+    pub fn get(&self) -> &AlSettings {
+        &self.0
+    }
+}
+
 impl AlSettings {
-    pub fn check(&self) -> Result<()> {
+    /// Validates the settings once; errors name the field at fault.
+    pub fn check(self) -> Result<AlParams> {
         self.fista.clone().check()?;
         let pos = |v: f64| v > 0.0 && v.is_finite();
         if !pos(self.delta0) {
@@ -80,7 +91,7 @@ impl AlSettings {
                 ),
             ));
         }
-        Ok(())
+        Ok(AlParams(self))
     }
 }
 
@@ -166,7 +177,7 @@ impl<B: Backend> Observer for Offset<'_, B> {
 /// Minimises the ReLU program on a backend built with doubled patterns (see the module docs).
 pub fn solve_al<B: Backend>(
     be: &B,
-    settings: &AlSettings,
+    settings: &AlParams,
     init: Option<&[f64]>,
     obs: &mut dyn Observer,
 ) -> Result<AlSolution> {
@@ -179,12 +190,12 @@ pub fn solve_al<B: Backend>(
 /// in an executor of its own that reports and checkpoints the inner iterations).
 pub fn solve_al_resumable<B: Backend>(
     be: &B,
-    settings: &AlSettings,
+    params: &AlParams,
     init: Option<&[f64]>,
     resume: Option<(&FistaState, &AlState)>,
     obs: &mut dyn Observer,
 ) -> Result<AlSolution> {
-    settings.check()?;
+    let settings = params.get();
     let dims = be.dims();
     if dims.p % 2 != 0 {
         return Err(Error::shape(
@@ -379,8 +390,10 @@ impl<B: Backend> Iterative for Al<'_, B> {
             gap_tol: None,
             time_limit: cx.time_left.map(|t| t.max(1e-9)),
             ..fs.clone()
-        }
-        .check()?;
+        };
+        // Derived from validated settings: a positive tolerance, step and time, and a budget
+        // of at least one iteration (a spent budget ended the run at the last step).
+        let params = FistaParams::derived(params);
         let pen = ConePenalty {
             shift: &self.gamma,
             scale: 1.0 / self.delta,
@@ -442,5 +455,32 @@ impl<B: Backend> Iterative for Al<'_, B> {
 
     fn terminate(&self) -> Option<Status> {
         self.verdict
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each bad setting is named by its field, the inner solver's too.
+    #[test]
+    fn errors_name_the_field() {
+        type Spoil = fn(&mut AlSettings);
+        let cases: [(&str, Spoil); 5] = [
+            ("delta0", |s| s.delta0 = 0.0),
+            ("viol_tol", |s| s.viol_tol = f64::INFINITY),
+            ("max_outer", |s| s.max_outer = 0),
+            ("phase_low", |s| s.phase_low = s.phase_high),
+            ("step0", |s| s.fista.step0 = -1.0),
+        ];
+        for (field, spoil) in cases {
+            let mut s = AlSettings::default();
+            spoil(&mut s);
+            match s.check() {
+                Err(Error::InvalidParam { flag, .. }) => assert_eq!(flag, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        assert!(AlSettings::default().check().is_ok());
     }
 }

@@ -67,6 +67,12 @@ impl FistaParams {
         &self.0
     }
 
+    /// Settings a solver derived from validated ones (checked in debug builds).
+    pub(crate) fn derived(s: FistaSettings) -> FistaParams {
+        debug_assert!(s.clone().check().is_ok(), "derived settings {s:?}");
+        FistaParams(s)
+    }
+
     /// The defaults, which are valid.
     pub fn default_params() -> FistaParams {
         FistaParams(FistaSettings::default())

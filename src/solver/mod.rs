@@ -10,7 +10,7 @@ pub mod observer;
 pub mod smooth;
 pub mod workspace;
 
-pub use al::{AlSettings, AlSolution, AlState, solve_al, solve_al_resumable};
+pub use al::{AlParams, AlSettings, AlSolution, AlState, solve_al, solve_al_resumable};
 pub use fista::{
     FistaParams, FistaSettings, FistaState, Smooth, solve, solve_resumable, solve_smooth,
 };

@@ -1,6 +1,7 @@
 //! Solver checkpoint files: safetensors with the R-FISTA iterate `u` and extrapolated point `v`
 //! (f64, (c, p, d) flattened), the predictions and gradient at V (`p_v`, `g_v`; on the lifted
-//! path also `z_u`, `z_v`, the products X U^T), so that a resumed run retraces the
+//! path also `z_u`, `z_v`, the products X U^T), the best dual value per output `best_dual`
+//! (where a gap was formed), so that a resumed run retraces the
 //! uninterrupted one bit for bit; for
 //! augmented Lagrangian runs also the multipliers `gamma`, and a
 //! metadata entry `cvxnn-checkpoint` holding the scalars of [`FistaState`] (and [`AlState`])
@@ -57,6 +58,9 @@ pub fn save(
     if let Some([pv, gv]) = &state.at_v {
         arrays.push(("p_v", bytes(pv)));
         arrays.push(("g_v", bytes(gv)));
+    }
+    if let Some(b) = &state.best_dual {
+        arrays.push(("best_dual", bytes(b)));
     }
     if let Some(a) = al {
         arrays.push(("gamma", bytes(&a.gamma)));
@@ -148,6 +152,10 @@ pub fn from_bytes(
             (false, false) => None,
             _ => return Err(bad("tensors 'p_v' and 'g_v' come together".into())),
         },
+        best_dual: match st.tensor("best_dual") {
+            Ok(_) => Some(get("best_dual")?),
+            Err(_) => None,
+        },
     };
     if st.u.len() != st.v.len() {
         return Err(bad(format!(
@@ -203,6 +211,7 @@ mod tests {
             v: vec![0.0, 1e-300, 3.0],
             z: Some([vec![0.5, -1.0], vec![2.0, 1e-200]]),
             at_v: Some([vec![0.25], vec![1.0, 2.0, -3.0]]),
+            best_dual: Some(vec![0.01, 0.02]),
         };
         let fp = serde_json::json!({"lambda": 1e-5, "gates": 200});
         save(&p, &st, None, &fp).unwrap();

@@ -167,3 +167,46 @@ fn the_augmented_lagrangian_checkpoints_on_the_run_cadence_and_resumes_exactly()
     assert_eq!(resumed.outer, full.outer);
     assert_eq!(resumed.solution.weights, full.solution.weights);
 }
+
+#[test]
+fn a_resumed_run_stops_by_the_gap_where_the_uninterrupted_one_did() {
+    let prob = problem(120, 6, 25, 3, 32);
+    let be = cpu64(&prob, CpuOptions::default());
+    let settings = |max_iters| {
+        FistaSettings {
+            lambda: 1e-3,
+            gap_tol: Some(1e-6),
+            max_iters,
+            ..Default::default()
+        }
+        .check()
+        .unwrap()
+    };
+    let full = solver::solve(&be, &settings(100_000), None, &mut Silent).unwrap();
+    assert_eq!(full.status, Status::Converged);
+    assert!(full.iterations > 60, "{} iterations", full.iterations);
+    let mut keep = Keeper::new(Some(25), usize::MAX);
+    solver::solve(&be, &settings(50), None, &mut keep).unwrap();
+    let st = keep.states.last().unwrap();
+    assert_eq!(st.iteration, 50);
+    assert_eq!(
+        st.best_dual.as_ref().map(Vec::len),
+        Some(3),
+        "one per output"
+    );
+    let resumed = solver::solve_resumable(
+        &be,
+        &settings(100_000),
+        None,
+        Some(st),
+        &solver::Smooth::gated(),
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(
+        (resumed.status, resumed.iterations),
+        (full.status, full.iterations)
+    );
+    assert_eq!(resumed.rel_gap, full.rel_gap);
+    assert!(rel_diff(&resumed.weights, &full.weights) < 1e-12);
+}

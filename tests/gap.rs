@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use cvxnn::backend::Backend;
 use cvxnn::backend::cpu::CpuOptions;
 use cvxnn::regularizer::Regularizer;
 use cvxnn::solver::observer::Recorder;
@@ -158,4 +159,98 @@ fn two_product_iterates_equal_three_product_ones() {
         "products per iteration: two {per_iter:.2}, three {:.2}",
         three.products as f64 / 300.0
     );
+}
+
+/// The dual point scaled per output, computed here by plain loops: the backend's gap equals it,
+/// it is never looser than one scale for all outputs, and along a solve the dual value the gap
+/// certifies against (objective - gap: the best seen) never decreases.
+#[test]
+fn the_dual_point_is_scaled_per_output_and_the_best_one_is_kept() {
+    use cvxnn::solver::gap::duality_gap;
+    let (lam, c, d) = (2e-3, 3, 5);
+    let prob = problem(70, d, 9, c, 41);
+    let be = cpu64(&prob, CpuOptions::default());
+    let mut rec = Recorder::default();
+    let params = FistaSettings {
+        max_iters: 40,
+        gap_tol: Some(1e-14),
+        ..settings(Regularizer::NeuronGl1, lam, 1e-14)
+    };
+    let sol = solve(&be, &params.check().unwrap(), None, &mut rec).unwrap();
+    let duals: Vec<f64> = rec
+        .history
+        .iter()
+        .map(|it| it.objective - it.gap.unwrap())
+        .collect();
+    assert!(
+        duals.windows(2).all(|w| w[1] >= w[0] - 1e-15),
+        "the kept dual fell: {duals:?}"
+    );
+
+    let u = &sol.weights;
+    let (n, p) = (prob.x.nrows(), prob.g.ncols());
+    let m = (n * c) as f64;
+    let r = &prob.y - &naive_forward(&prob.x, &prob.g, u, c);
+    let grad = naive_gradient(&prob.x, &prob.g, &prob.y, u);
+    let gnorm = |l: usize, i: usize| {
+        let g = &grad[(l * p + i) * d..(l * p + i + 1) * d];
+        g.iter().map(|v| v * v).sum::<f64>().sqrt()
+    };
+    // The dual value of a R_l at its best feasible a, for bound k on R*(G_l).
+    let dual_of = |r_sq: f64, r_y: f64, k: f64| {
+        let a = (r_y / (m * r_sq)).clamp(-lam / (m * k), lam / (m * k));
+        a * r_y - 0.5 * m * a * a * r_sq
+    };
+    let col = |l: usize| {
+        let (mut r_sq, mut r_y) = (0.0, 0.0);
+        for j in 0..n {
+            r_sq += r[[j, l]] * r[[j, l]];
+            r_y += r[[j, l]] * prob.y[[j, l]];
+        }
+        (r_sq, r_y)
+    };
+    let per_output: f64 = (0..c)
+        .map(|l| {
+            let k = (0..p).map(|i| gnorm(l, i)).fold(0.0, f64::max);
+            let (r_sq, r_y) = col(l);
+            dual_of(r_sq, r_y, k)
+        })
+        .sum();
+    let k_all = (0..c)
+        .flat_map(|l| (0..p).map(move |i| (l, i)))
+        .map(|(l, i)| gnorm(l, i))
+        .fold(0.0, f64::max);
+    let (r_sq, r_y) = (0..c)
+        .map(col)
+        .fold((0.0, 0.0), |s, t| (s.0 + t.0, s.1 + t.1));
+    let global = dual_of(r_sq, r_y, k_all);
+
+    let ub = be.upload(u).unwrap();
+    let mut pr = be.zeros(be.dims().preds()).unwrap();
+    be.forward(&ub, &mut pr).unwrap();
+    let mut g = be.zeros(be.dims().weights()).unwrap();
+    be.gradient(&pr, &mut g).unwrap();
+    let y_sq: f64 = prob.y.iter().map(|v| v * v).sum();
+    let loss = naive_loss(&prob.x, &prob.g, &prob.y, u);
+    let pen = Regularizer::NeuronGl1.value(u, d);
+    let gap = duality_gap(
+        &be,
+        Regularizer::NeuronGl1,
+        lam,
+        y_sq,
+        &pr,
+        loss,
+        pen,
+        &g,
+        None,
+    )
+    .unwrap()
+    .unwrap();
+    assert!(
+        (gap.dual - per_output).abs() <= 1e-12 * per_output.abs().max(1e-300),
+        "backend dual {} vs plain loops {per_output}",
+        gap.dual
+    );
+    assert!(per_output >= global, "{per_output} < {global}");
+    eprintln!("dual per output {per_output:.6e}, one scale {global:.6e}");
 }

@@ -142,6 +142,9 @@ pub trait Backend {
         u: &Self::Buf,
         grad: &Self::Buf,
     ) -> Result<f64>;
+    /// Per output l, with R = Y - preds: [||R_l||^2, <R_l, Y_l>], accumulated in f64 (the duality
+    /// gap's dual point is scaled per output). The default reads both back to the host.
+    fn output_terms(&self, preds: &Self::Buf) -> Result<Vec<[f64; 2]>>;
     /// ||U_{l,i}||_2 for every (l, i), in (l, i) order.
     fn group_norms(&self, u: &Self::Buf) -> Result<Vec<f64>>;
     /// How many groups U_{l,i} are nonzero.
@@ -260,4 +263,20 @@ pub trait Backend {
             self.subgrad_norm_sq(reg, lam, u, grad)?,
         ))
     }
+}
+
+/// [`Backend::output_terms`] from host values of the predictions and targets, (n, c) row-major.
+pub fn output_terms(
+    preds: impl IntoIterator<Item = f64>,
+    y: impl IntoIterator<Item = f64>,
+    c: usize,
+) -> Vec<[f64; 2]> {
+    let mut out = vec![[0.0; 2]; c];
+    for (k, (p, y)) in preds.into_iter().zip(y).enumerate() {
+        let r = y - p;
+        let o = &mut out[k % c.max(1)];
+        o[0] += r * r;
+        o[1] += r * y;
+    }
+    out
 }

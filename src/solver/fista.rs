@@ -54,6 +54,9 @@ pub struct FistaState {
     /// recomputed them would differ in the last bits, and the iterates would drift apart.
     /// Absent in checkpoints of earlier versions (then recomputed).
     pub at_v: Option<[Vec<f64>; 2]>,
+    /// The best dual value per output seen so far (the gap certifies against it, so a resumed
+    /// run stops where the uninterrupted one did). Absent in older checkpoints.
+    pub best_dual: Option<Vec<f64>>,
 }
 
 /// Minimises smooth(U) + lam R(U) from `init` (zeros when `None`).
@@ -156,6 +159,7 @@ impl<'a, B: Backend> Fista<'a, B> {
                 cone: smooth.cone.as_ref(),
                 y_sq: None,
                 products: 0,
+                best_dual: Vec::new(),
             },
             s,
             ws,
@@ -223,6 +227,9 @@ impl<'a, B: Backend> Fista<'a, B> {
                     st.v.len().to_string(),
                 ));
             }
+        }
+        if let Some(b) = resume.and_then(|st| st.best_dual.as_ref()) {
+            self.ops.best_dual = b.clone();
         }
         // The gap certifies the gated program only (no cone penalty); ||Y||^2 from the loss at 0.
         if self.ops.data_loss && self.ops.cone.is_none() {
@@ -543,6 +550,7 @@ impl<B: Backend> Iterative for Fista<'_, B> {
                 None => None,
             },
             at_v: Some([be.download(&ws.pv)?, be.download(&ws.gv)?]),
+            best_dual: (!self.ops.best_dual.is_empty()).then(|| self.ops.best_dual.clone()),
         };
         obs.checkpoint(&state)
     }

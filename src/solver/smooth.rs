@@ -37,6 +37,8 @@ pub(super) struct Ops<'a, B: Backend> {
     pub(super) y_sq: Option<f64>,
     /// Masked products (forward or adjoint over all groups), counted as they are launched.
     pub(super) products: u64,
+    /// The best dual value seen per output in this solve (see [`duality_gap`]).
+    pub(super) best_dual: Vec<f64>,
 }
 
 impl<B: Backend> Ops<'_, B> {
@@ -119,16 +121,27 @@ impl<B: Backend> Ops<'_, B> {
         Ok((f_new, curv, sq, cp_new))
     }
 
-    /// The duality gap at U (predictions pu, gradient g), where the program has one.
+    /// The duality gap at U (predictions pu, gradient g), where the program has one, with the
+    /// best dual value seen in this solve.
     pub(super) fn gap_at(
-        &self,
+        &mut self,
         pu: &B::Buf,
         loss: f64,
         pen: f64,
         g: &B::Buf,
     ) -> Result<Option<Gap>> {
         match self.y_sq {
-            Some(y_sq) => duality_gap(self.be, self.reg, self.lam, y_sq, pu, loss, pen, g),
+            Some(y_sq) => duality_gap(
+                self.be,
+                self.reg,
+                self.lam,
+                y_sq,
+                pu,
+                loss,
+                pen,
+                g,
+                Some(&mut self.best_dual),
+            ),
             None => Ok(None),
         }
     }

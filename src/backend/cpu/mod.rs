@@ -429,6 +429,15 @@ impl<T: Real> Backend for CpuBackend<T> {
             .count())
     }
 
+    fn output_terms(&self, preds: &Vec<T>) -> Result<Vec<[f64; 2]>> {
+        let ys = self.y.as_slice().expect("contiguous targets");
+        Ok(super::output_terms(
+            preds.iter().map(|a| a.f()),
+            ys.iter().map(|a| a.f()),
+            self.dims.c,
+        ))
+    }
+
     fn group_norms(&self, u: &Vec<T>) -> Result<Vec<f64>> {
         Ok(u.chunks(self.dims.d.max(1))
             .map(|g| g.iter().map(|&a| a.f() * a.f()).sum::<f64>().sqrt())

@@ -1084,6 +1084,12 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
         })
     }
 
+    fn output_terms(&self, preds: &GpuBuf) -> Result<Vec<[f64; 2]>> {
+        // A read-back of n c numbers where the gap is formed; Y is read back with them.
+        let (p, y) = (self.download(preds)?, self.download(&self.y)?);
+        Ok(crate::backend::output_terms(p, y, self.dims.c))
+    }
+
     fn group_norms(&self, u: &GpuBuf) -> Result<Vec<f64>> {
         let d = self.dims.d;
         let s = std::mem::size_of::<T>();

@@ -166,7 +166,13 @@ fn cli_train_then_predict_matches_in_memory_model() {
         gates: 60,
         ..Default::default()
     };
-    let params = FistaSettings::default().check().unwrap();
+    // The CLI's default stop: the relative duality gap.
+    let params = FistaSettings {
+        gap_tol: Some(cvxnn::solver::DEFAULT_GAP_TOL),
+        ..Default::default()
+    }
+    .check()
+    .unwrap();
     let (prep, sol) = fit(&cfg, &params);
     assert_eq!(
         summary["iterations"].as_u64().unwrap() as usize,

@@ -69,17 +69,18 @@ pub struct SolverArgs {
     /// Regularizer R(U).
     #[arg(long, value_enum, default_value = "neuron-gl1")]
     pub regularizer: Regularizer,
-    /// Stopping rule: subgradient (scnn's: squared minimum-norm subgradient norm <= --tol) or
-    /// gap (the relative duality gap <= --gap-tol, a certificate of suboptimality)
-    /// [default: subgradient, or gap when --gap-tol is given].
+    /// Stopping rule: gap (the relative duality gap <= --gap-tol, a certificate of
+    /// suboptimality) or subgradient (scnn's: squared minimum-norm subgradient norm <= --tol)
+    /// [default: gap; subgradient when --tol is given without --gap-tol].
     #[arg(long, value_enum)]
     pub stop: Option<StopRule>,
-    /// Relative duality gap (P(U) - D(Theta)) / P(0) to stop at, with --stop gap [default: 1e-3].
+    /// Relative duality gap (P(U) - D(Theta)) / P(0) to stop at [default: 1e-2].
     #[arg(long, allow_hyphen_values = true)]
     pub gap_tol: Option<f64>,
-    /// Squared minimum-norm subgradient norm to stop at, with --stop subgradient.
-    #[arg(long, allow_hyphen_values = true, default_value_t = FistaSettings::default().tol)]
-    pub tol: f64,
+    /// Squared minimum-norm subgradient norm to stop at, with --stop subgradient (giving it
+    /// alone selects that rule) [default: 1e-6].
+    #[arg(long, allow_hyphen_values = true)]
+    pub tol: Option<f64>,
     /// End the solve with status MaxTime after this many seconds.
     #[arg(long, allow_hyphen_values = true)]
     pub time_limit: Option<f64>,
@@ -91,8 +92,7 @@ pub struct SolverArgs {
     pub step0: f64,
 }
 
-/// The --gap-tol of `--stop gap` when none is given.
-pub const DEFAULT_GAP_TOL: f64 = 1e-3;
+pub use cvxnn::solver::DEFAULT_GAP_TOL;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum StopRule {
@@ -100,25 +100,35 @@ pub enum StopRule {
     Subgradient,
 }
 
-/// The gap tolerance a command stops on, or None for scnn's subgradient rule (the default for
-/// now: with today's R-FISTA a certified gap costs many more iterations, see BENCHMARKS.md).
-pub fn gap_tol(stop: Option<StopRule>, gap_tol: Option<f64>) -> Option<f64> {
-    match (stop, gap_tol) {
-        (Some(StopRule::Subgradient), _) | (None, None) => None,
-        (_, g) => Some(g.unwrap_or(DEFAULT_GAP_TOL)),
+/// The gap tolerance a command stops on, or None for scnn's subgradient rule: the gap unless
+/// the rule is named subgradient, or --tol is given without --gap-tol (so that commands written
+/// for scnn's rule keep their meaning).
+pub fn gap_tol(stop: Option<StopRule>, gap_tol: Option<f64>, tol: Option<f64>) -> Option<f64> {
+    match (stop, gap_tol, tol) {
+        (Some(StopRule::Subgradient), _, _) | (None, None, Some(_)) => None,
+        (_, g, _) => Some(g.unwrap_or(DEFAULT_GAP_TOL)),
     }
+}
+
+/// The subgradient tolerance: --tol, or the library's default.
+pub fn subgradient_tol(tol: Option<f64>) -> f64 {
+    tol.unwrap_or(FistaSettings::default().tol)
 }
 
 impl SolverArgs {
     pub fn gap_tol(&self) -> Option<f64> {
-        gap_tol(self.stop, self.gap_tol)
+        gap_tol(self.stop, self.gap_tol, self.tol)
+    }
+
+    pub fn tol(&self) -> f64 {
+        subgradient_tol(self.tol)
     }
 
     pub fn params(&self) -> cvxnn::Result<FistaParams> {
         FistaSettings {
             lambda: self.lambda,
             regularizer: self.regularizer,
-            tol: self.tol,
+            tol: self.tol(),
             gap_tol: self.gap_tol(),
             time_limit: self.time_limit,
             max_iters: self.max_iters,
@@ -454,5 +464,32 @@ pub fn with_flag_names(e: cvxnn::Error) -> cvxnn::Error {
             msg,
         },
         e => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The gap by default; scnn's rule when asked for by name or by giving --tol alone.
+    #[test]
+    fn the_stopping_rule_follows_the_flags_given() {
+        let g = Some(3e-4);
+        let t = Some(1e-8);
+        let cases = [
+            ((None, None, None), Some(DEFAULT_GAP_TOL)),
+            ((None, None, t), None),
+            ((None, g, None), g),
+            ((None, g, t), g),
+            ((Some(StopRule::Subgradient), g, None), None),
+            ((Some(StopRule::Subgradient), None, None), None),
+            ((Some(StopRule::Gap), None, t), Some(DEFAULT_GAP_TOL)),
+            ((Some(StopRule::Gap), g, t), g),
+        ];
+        for ((stop, gap, tol), want) in cases {
+            assert_eq!(gap_tol(stop, gap, tol), want, "{stop:?} {gap:?} {tol:?}");
+        }
+        assert_eq!(subgradient_tol(None), FistaSettings::default().tol);
+        assert_eq!(subgradient_tol(t), 1e-8);
     }
 }

@@ -30,13 +30,14 @@ pub struct PathArgs {
     steps: Option<usize>,
     #[arg(long, value_enum, default_value = "neuron-gl1")]
     regularizer: Regularizer,
-    /// Stopping tolerance of each solve.
-    #[arg(long, allow_hyphen_values = true, default_value_t = FistaSettings::default().tol)]
-    tol: f64,
+    /// Squared subgradient norm each solve stops at, with --stop subgradient (giving it alone
+    /// selects that rule) [default: 1e-6].
+    #[arg(long, allow_hyphen_values = true)]
+    tol: Option<f64>,
     /// Stopping rule of each solve (as for train).
     #[arg(long, value_enum)]
     stop: Option<super::StopRule>,
-    /// Relative duality gap each solve stops at, with --stop gap [default: 1e-3].
+    /// Relative duality gap each solve stops at [default: 1e-2].
     #[arg(long, allow_hyphen_values = true)]
     gap_tol: Option<f64>,
     /// Iteration budget of each solve.
@@ -69,9 +70,9 @@ pub fn run(a: PathArgs) -> cvxnn::Result<i32> {
     };
     let base = FistaSettings {
         regularizer: a.regularizer,
-        tol: a.tol,
+        tol: super::subgradient_tol(a.tol),
         max_iters: a.max_iters,
-        gap_tol: super::gap_tol(a.stop, a.gap_tol),
+        gap_tol: super::gap_tol(a.stop, a.gap_tol, a.tol),
         ..FistaSettings::default()
     };
     base.clone().check()?;

@@ -246,7 +246,7 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
         a.solver.regularizer,
         match a.solver.gap_tol() {
             Some(g) if !relu => format!("rel_gap <= {g:e}"),
-            _ => format!("grad_sq <= {:e}", a.solver.tol),
+            _ => format!("grad_sq <= {:e}", a.solver.tol()),
         },
         a.solver.max_iters
     ));
@@ -472,13 +472,24 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
             sol.loss,
             sol.penalty
         );
-        outln!(
-            "grad_norm_sq    {:.3e}  (tol {:.1e})",
-            sol.grad_norm_sq,
-            a.solver.tol
-        );
+        // The tolerance is shown beside the quantity the stopping rule tested.
+        let gap_rule = a
+            .solver
+            .gap_tol()
+            .filter(|_| sol.rel_gap.is_some() && !relu);
+        match gap_rule {
+            Some(_) => outln!("grad_norm_sq    {:.3e}", sol.grad_norm_sq),
+            None => outln!(
+                "grad_norm_sq    {:.3e}  (tol {:.1e})",
+                sol.grad_norm_sq,
+                a.solver.tol()
+            ),
+        }
         if let (Some(g), Some(r)) = (sol.gap, sol.rel_gap) {
-            outln!("duality gap     {g:.3e}  (relative {r:.3e})");
+            match gap_rule {
+                Some(t) => outln!("duality gap     {g:.3e}  (relative {r:.3e}, tol {t:.1e})"),
+                None => outln!("duality gap     {g:.3e}  (relative {r:.3e})"),
+            }
         }
         outln!(
             "products        {} ({:.2} per iteration)",

@@ -16,7 +16,7 @@ use crate::backend::Backend;
 use crate::error::{Error, Result};
 use std::time::Instant;
 
-pub use super::fista_settings::{FistaParams, FistaSettings};
+pub use super::fista_settings::{DEFAULT_GAP_TOL, FistaParams, FistaSettings};
 pub use super::smooth::Smooth;
 pub use super::workspace::{Start, Workspace};
 

@@ -3,6 +3,11 @@
 use crate::error::{Error, Result};
 use crate::regularizer::Regularizer;
 
+/// The relative duality gap the CLI stops at when none is given (chosen by measurement: see
+/// BENCHMARKS.md). [`FistaSettings::default`] keeps `gap_tol: None` (scnn's subgradient rule),
+/// so library code states the rule it stops by.
+pub const DEFAULT_GAP_TOL: f64 = 1e-2;
+
 /// R-FISTA settings as the user gives them (defaults from the paper's solver). `check()` turns
 /// them into [`FistaParams`].
 ///

@@ -12,7 +12,8 @@ pub mod workspace;
 
 pub use al::{AlParams, AlSettings, AlSolution, AlState, solve_al, solve_al_resumable};
 pub use fista::{
-    FistaParams, FistaSettings, FistaState, Smooth, solve, solve_resumable, solve_smooth,
+    DEFAULT_GAP_TOL, FistaParams, FistaSettings, FistaState, Smooth, solve, solve_resumable,
+    solve_smooth,
 };
 pub use observer::{IterInfo, Observer};
 

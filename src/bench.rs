@@ -160,6 +160,7 @@ pub fn run_cpu<T: Real>(
         CpuOptions {
             threads,
             block_rows: 0,
+            block_cols: 0,
         },
     );
     let mut rng = Rng::new(seed + 2);

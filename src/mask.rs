@@ -55,6 +55,30 @@ impl BitMask {
         }
     }
 
+    /// Calls `f(i)` for every set column `i` of row `r` with `lo <= i < hi`, in increasing order.
+    #[inline]
+    pub fn for_each_set_in(&self, r: usize, lo: usize, hi: usize, mut f: impl FnMut(usize)) {
+        if lo >= hi {
+            return;
+        }
+        let row = self.row(r);
+        let (w0, w1) = (lo / 64, (hi - 1) / 64);
+        for (w, &word) in row.iter().enumerate().take(w1 + 1).skip(w0) {
+            let mut bits = word;
+            if w == w0 {
+                bits &= u64::MAX << (lo % 64);
+            }
+            if w == w1 && hi % 64 != 0 {
+                bits &= u64::MAX >> (64 - hi % 64);
+            }
+            while bits != 0 {
+                let t = bits.trailing_zeros() as usize;
+                f(w * 64 + t);
+                bits &= bits - 1;
+            }
+        }
+    }
+
     /// The mask restricted to the given columns, in that order.
     pub fn select_cols(&self, cols: &[usize]) -> BitMask {
         let mut out = BitMask::zeros(self.rows, cols.len());
@@ -112,5 +136,32 @@ mod tests {
         let d = m.doubled();
         assert_eq!(d.cols(), 260);
         assert!(d.get(2, 129) && d.get(2, 259) && d.get(0, 130) && !d.get(0, 131));
+    }
+
+    /// The range walk equals the full walk filtered, for ranges that start, end and straddle
+    /// word boundaries.
+    #[test]
+    fn ranges_of_set_columns() {
+        let mut m = BitMask::zeros(1, 200);
+        for c in (0..200).filter(|c| c % 3 == 0 || c % 7 == 0) {
+            m.set(0, c);
+        }
+        let mut all = vec![];
+        m.for_each_set(0, |c| all.push(c));
+        for (lo, hi) in [
+            (0, 200),
+            (0, 64),
+            (63, 65),
+            (64, 128),
+            (5, 5),
+            (10, 9),
+            (127, 200),
+            (1, 2),
+        ] {
+            let mut got = vec![];
+            m.for_each_set_in(0, lo, hi, |c| got.push(c));
+            let want: Vec<usize> = all.iter().copied().filter(|&c| c >= lo && c < hi).collect();
+            assert_eq!(got, want, "[{lo}, {hi})");
+        }
     }
 }

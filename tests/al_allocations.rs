@@ -66,6 +66,7 @@ fn count(iters: usize) -> (u64, u64, usize) {
         CpuOptions {
             threads: 1,
             block_rows: 16,
+            block_cols: 0,
         },
     );
     // A loose inner tolerance makes short outer steps; the 1e-30 bounds keep the run going.

@@ -17,6 +17,7 @@ fn relu_backend(p: &Problem) -> CpuBackend<f64> {
     let opts = CpuOptions {
         threads: 1,
         block_rows: 7,
+        block_cols: 0,
     };
     CpuBackend::new(&p.x, &p.y, p.mask.doubled(), opts)
 }
@@ -414,10 +415,12 @@ fn lifted_operations_match_the_cone_passes() {
         CpuOptions {
             threads: 1,
             block_rows: 7,
+            block_cols: 0,
         },
         CpuOptions {
             threads: 3,
             block_rows: 0,
+            block_cols: 0,
         },
     ] {
         let be = CpuBackend::<f64>::new(&p.x, &p.y, p.mask.doubled(), opts);

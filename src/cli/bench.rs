@@ -115,6 +115,7 @@ fn run_relu(a: &BenchArgs) -> cvxnn::Result<i32> {
         cvxnn::backend::cpu::CpuOptions {
             threads: a.threads,
             block_rows: 0,
+            block_cols: 0,
         },
     )?;
     let gates = if quick { 4 } else { a.p };

@@ -355,6 +355,7 @@ impl DeviceArgs {
             CpuOptions {
                 threads: self.threads,
                 block_rows: 0,
+                block_cols: 0,
             },
         )
     }

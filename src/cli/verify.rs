@@ -51,6 +51,7 @@ pub fn run(a: VerifyArgs) -> cvxnn::Result<i32> {
         &train::Device::Cpu(cvxnn::backend::cpu::CpuOptions {
             threads: a.threads,
             block_rows: 0,
+            block_cols: 0,
         }),
     )?;
     let quiet = a.output.quiet || a.output.json;

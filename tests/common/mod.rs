@@ -190,6 +190,7 @@ pub fn cpu_small(small: bool) -> CpuOptions {
         CpuOptions {
             threads: 2,
             block_rows: 16,
+            block_cols: 5,
         }
     } else {
         CpuOptions::default()

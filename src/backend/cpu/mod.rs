@@ -22,6 +22,9 @@ pub struct CpuOptions {
     pub threads: usize,
     /// Rows per block (0: chosen from the problem size). Tests force small blocks.
     pub block_rows: usize,
+    /// Columns (of the c p output-gate axis) per tile of the masked products (0: chosen from
+    /// the problem size). Tests force small tiles.
+    pub block_cols: usize,
 }
 
 pub struct CpuBackend<T: Real> {
@@ -31,6 +34,8 @@ pub struct CpuBackend<T: Real> {
     dims: Dims,
     threads: usize,
     block_rows: usize,
+    /// Tile of the masked forward and gradient: rows x columns of the c p axis.
+    tile: (usize, usize),
     /// Block buffers returned by finished passes, handed to the next ones: a solve allocates its
     /// scratch once, not at every product (that cost 16 million page faults in one AL run).
     pool: std::sync::Mutex<Vec<Vec<T>>>,
@@ -56,6 +61,15 @@ impl<T: Real> CpuBackend<T> {
             0 => (BLOCK_ELEMS / cp).clamp(16, 1024),
             b => b,
         };
+        // Wide problems (c p beyond 4,096 columns, where a block would hold under 256 rows) are
+        // tiled over columns too: a block of few rows against all c p columns made the GEMM
+        // repack the whole weight matrix (MNIST 2,000 gates: 63 MB) for every 52 rows, and the
+        // gradient rewrite its whole output; 1024 x 1024 tiles bound both.
+        let tile = match opts.block_cols {
+            0 if cp > BLOCK_ELEMS / 256 => (1024, 1024),
+            0 => (block_rows, cp),
+            b => (block_rows, b.min(cp)),
+        };
         let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
         let threads = match opts.threads {
             0 => cores,
@@ -70,6 +84,7 @@ impl<T: Real> CpuBackend<T> {
             dims,
             threads,
             block_rows,
+            tile,
             pool: std::sync::Mutex::new(Vec::with_capacity(64)),
         }
     }
@@ -117,64 +132,91 @@ impl<T: Real> CpuBackend<T> {
         ArrayView2::from_shape((c * p, d), u).expect("weight buffer has c*p*d entries")
     }
 
-    /// preds rows [r0, r1) (slice starts at row r0).
+    /// The output-gate segments of columns [j0, j1) of the c p axis: (output l, first gate,
+    /// end gate, offset of the first gate's column within the tile).
+    fn segments(&self, j0: usize, j1: usize) -> impl Iterator<Item = (usize, usize, usize, usize)> {
+        let p = self.dims.p.max(1);
+        (j0 / p..j1.div_ceil(p)).map(move |l| {
+            let (s0, s1) = ((l * p).max(j0), ((l + 1) * p).min(j1));
+            (l, s0 - l * p, s1 - l * p, s0 - j0)
+        })
+    }
+
+    /// preds rows [r0, r1) (slice starts at row r0), tile by tile: Z = X_R W_C^T by a GEMM,
+    /// then each output's sum over the gates active on the row.
     fn forward_rows(&self, u: &[T], r0: usize, r1: usize, out: &mut [T]) {
         let Dims { p, c, .. } = self.dims;
         let wt = self.weights_view(u).reversed_axes(); // d x cp
-        let rows = self.block_rows.min(r1 - r0);
-        let mut buf = self.take(rows * c * p);
-        let mut zbuf = ArrayViewMut2::from_shape((rows, c * p), &mut buf[..]).expect("block");
-        for b0 in (r0..r1).step_by(self.block_rows) {
-            let b1 = (b0 + self.block_rows).min(r1);
-            let mut z = zbuf.slice_mut(s![..b1 - b0, ..]);
-            general_mat_mul(
-                T::one(),
-                &self.x.slice(s![b0..b1, ..]),
-                &wt,
-                T::zero(),
-                &mut z,
-            );
-            for r in b0..b1 {
-                let zr = z.row(r - b0);
-                let zr = zr.as_slice().expect("row-major block");
-                for l in 0..c {
-                    let zl = &zr[l * p..(l + 1) * p];
-                    let mut acc = T::zero();
-                    self.mask.for_each_set(r, |i| acc = acc + zl[i]);
-                    out[(r - r0) * c + l] = acc;
+        let (tr, tc) = self.tile;
+        let (rows, cols) = (tr.min(r1 - r0), tc.min(c * p));
+        out.fill(T::zero());
+        let mut buf = self.take(rows * cols);
+        for j0 in (0..c * p).step_by(cols.max(1)) {
+            let j1 = (j0 + cols).min(c * p);
+            let w = wt.slice(s![.., j0..j1]);
+            let mut zbuf = ArrayViewMut2::from_shape((rows, j1 - j0), &mut buf[..rows * (j1 - j0)])
+                .expect("block");
+            for b0 in (r0..r1).step_by(tr) {
+                let b1 = (b0 + tr).min(r1);
+                let mut z = zbuf.slice_mut(s![..b1 - b0, ..]);
+                general_mat_mul(
+                    T::one(),
+                    &self.x.slice(s![b0..b1, ..]),
+                    &w,
+                    T::zero(),
+                    &mut z,
+                );
+                for r in b0..b1 {
+                    let zr = z.row(r - b0);
+                    let zr = zr.as_slice().expect("row-major block");
+                    for (l, i0, i1, at) in self.segments(j0, j1) {
+                        let zl = &zr[at..];
+                        let mut acc = T::zero();
+                        self.mask
+                            .for_each_set_in(r, i0, i1, |i| acc = acc + zl[i - i0]);
+                        let o = &mut out[(r - r0) * c + l];
+                        *o = *o + acc;
+                    }
                 }
             }
         }
         self.give(buf);
     }
 
-    /// grad += X_R^T M_R for rows [r0, r1), M[r, l p + i] = mask(r, i) * resid(r, l) / (n c).
+    /// grad += X_R^T M_R for rows [r0, r1), M[r, l p + i] = mask(r, i) * resid(r, l) / (n c),
+    /// tile by tile (columns outer, so each tile of the gradient stays in cache over the rows).
     fn gradient_rows(&self, preds: &[T], r0: usize, r1: usize, mut grad: ArrayViewMut2<T>) {
         let Dims { n, p, c, .. } = self.dims;
         let scale = T::of(1.0 / (n * c) as f64);
-        let rows = self.block_rows.min(r1 - r0);
-        let mut buf = self.take(rows * c * p);
-        let mut mbuf = ArrayViewMut2::from_shape((rows, c * p), &mut buf[..]).expect("block");
-        for b0 in (r0..r1).step_by(self.block_rows) {
-            let b1 = (b0 + self.block_rows).min(r1);
-            let mut m = mbuf.slice_mut(s![..b1 - b0, ..]);
-            m.fill(T::zero());
-            for r in b0..b1 {
-                let mut mr = m.row_mut(r - b0);
-                let mr = mr.as_slice_mut().expect("row-major block");
-                for l in 0..c {
-                    let res = (preds[r * c + l] - self.y[[r, l]]) * scale;
-                    let ml = &mut mr[l * p..(l + 1) * p];
-                    self.mask.for_each_set(r, |i| ml[i] = res);
+        let (tr, tc) = self.tile;
+        let (rows, cols) = (tr.min(r1 - r0), tc.min(c * p));
+        let mut buf = self.take(rows * cols);
+        for j0 in (0..c * p).step_by(cols.max(1)) {
+            let j1 = (j0 + cols).min(c * p);
+            let mut g = grad.slice_mut(s![j0..j1, ..]);
+            let mut mbuf = ArrayViewMut2::from_shape((rows, j1 - j0), &mut buf[..rows * (j1 - j0)])
+                .expect("block");
+            for b0 in (r0..r1).step_by(tr) {
+                let b1 = (b0 + tr).min(r1);
+                let mut m = mbuf.slice_mut(s![..b1 - b0, ..]);
+                m.fill(T::zero());
+                for r in b0..b1 {
+                    let mut mr = m.row_mut(r - b0);
+                    let mr = mr.as_slice_mut().expect("row-major block");
+                    for (l, i0, i1, at) in self.segments(j0, j1) {
+                        let res = (preds[r * c + l] - self.y[[r, l]]) * scale;
+                        let ml = &mut mr[at..];
+                        self.mask.for_each_set_in(r, i0, i1, |i| ml[i - i0] = res);
+                    }
                 }
+                general_mat_mul(
+                    T::one(),
+                    &m.t(),
+                    &self.x.slice(s![b0..b1, ..]),
+                    T::one(),
+                    &mut g,
+                );
             }
-            general_mat_mul(
-                T::one(),
-                &m.t(),
-                &self.x.slice(s![b0..b1, ..]),
-                T::one(),
-                &mut grad,
-            );
         }
         self.give(buf);
     }

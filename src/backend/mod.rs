@@ -143,7 +143,7 @@ pub trait Backend {
         grad: &Self::Buf,
     ) -> Result<f64>;
     /// Per output l, with R = Y - preds: [||R_l||^2, <R_l, Y_l>], accumulated in f64 (the duality
-    /// gap's dual point is scaled per output). The default reads both back to the host.
+    /// gap's dual point is scaled per output).
     fn output_terms(&self, preds: &Self::Buf) -> Result<Vec<[f64; 2]>>;
     /// ||U_{l,i}||_2 for every (l, i), in (l, i) order.
     fn group_norms(&self, u: &Self::Buf) -> Result<Vec<f64>>;

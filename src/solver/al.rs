@@ -292,6 +292,16 @@ impl<'a, B: Backend> Al<'a, B> {
                     s.gamma.len().to_string(),
                 ));
             }
+            if s.outer >= settings.max_outer {
+                // The executor would take no step, and there would be no solve to return.
+                return Err(Error::param(
+                    "max_outer",
+                    format!(
+                        "{} (the checkpoint is past it: {} outer steps done)",
+                        settings.max_outer, s.outer
+                    ),
+                ));
+            }
             al.gamma = be.upload(&s.gamma)?;
             (al.total, al.outer, al.delta, al.inner_tol) = (s.base, s.outer, s.delta, s.inner_tol);
             (al.rounds, al.initial_phase) = (s.rounds, s.initial_phase);

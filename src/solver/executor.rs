@@ -73,17 +73,21 @@ impl<'o> Executor<'o> {
             .map(|t| (t - self.start.elapsed().as_secs_f64()).max(0.0))
     }
 
+    /// The context of the step that produces iteration `k`.
+    fn ctx(&mut self, k: usize) -> Ctx<'_> {
+        Ctx {
+            detail: self.obs.wants_detail(k),
+            time_left: self.time_left(),
+            obs: &mut *self.obs,
+        }
+    }
+
     /// Runs `solver` until its own verdict, the budget, the time limit or a stop request ends
     /// it, and returns how it ended. The solver keeps the final iterate.
     pub fn run<S: Iterative + ?Sized>(&mut self, solver: &mut S) -> Result<Status> {
         let k = solver.iteration();
         let detail = self.obs.wants_detail(k);
-        let time_left = self.time_left();
-        let first = solver.init(Ctx {
-            obs: &mut *self.obs,
-            detail,
-            time_left,
-        })?;
+        let first = solver.init(self.ctx(k))?;
         let mut status = solver.terminate();
         if let Some(mut info) = first {
             if detail {
@@ -93,12 +97,7 @@ impl<'o> Executor<'o> {
         }
         while status.is_none() && solver.iteration() < self.budget.max_iters {
             let detail = self.obs.wants_detail(solver.iteration() + 1);
-            let time_left = self.time_left();
-            let report = solver.next(Ctx {
-                obs: &mut *self.obs,
-                detail,
-                time_left,
-            })?;
+            let report = solver.next(self.ctx(solver.iteration() + 1))?;
             let k = solver.iteration();
             status = solver
                 .terminate()

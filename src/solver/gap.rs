@@ -35,36 +35,15 @@ pub struct Gap {
     pub rel_gap: f64,
 }
 
-/// Per output l, the dual norm R*(G_l) of its gradient, where the regularizer separates by
-/// output (neuron groups, entries); None where its groups span outputs (feature columns).
-fn dual_norms<B: Backend>(be: &B, reg: Regularizer, grad: &B::Buf) -> Result<Option<Vec<f64>>> {
-    let dims = be.dims();
-    let c = dims.c.max(1);
-    let max_per = |v: Vec<f64>| -> Vec<f64> {
-        let per = v.len() / c;
-        v.chunks(per.max(1))
-            .map(|ch| ch.iter().fold(0.0f64, |m, &x| m.max(x)))
-            .collect()
-    };
-    Ok(match reg {
-        // Groups of d weights (one neuron): the largest group's Euclidean norm.
-        Regularizer::NeuronGl1 => Some(max_per(be.group_norms(grad)?)),
-        // Entries: the largest magnitude.
-        Regularizer::L1 => Some(max_per(
-            be.download(grad)?.iter().map(|v| v.abs()).collect(),
-        )),
-        // Feature columns across every output: one bound for all.
-        Regularizer::FeatureGl1 | Regularizer::L2 | Regularizer::None => None,
-    })
-}
-
-/// R*(G) over all outputs where the groups span them (feature columns).
-fn feature_dual_norm<B: Backend>(be: &B, grad: &B::Buf) -> Result<f64> {
-    let d = be.dims().d.max(1);
-    Ok(column_sumsq(&be.download(grad)?, d)
-        .into_iter()
-        .fold(0.0, f64::max)
-        .sqrt())
+/// The largest entry of each of the c equal chunks of `v` (one chunk per output).
+fn max_per_output(v: impl Iterator<Item = f64>, len: usize, c: usize) -> Vec<f64> {
+    let per = (len / c.max(1)).max(1);
+    let mut out = vec![0.0f64; c.max(1)];
+    for (k, x) in v.enumerate() {
+        let o = &mut out[(k / per).min(c.max(1) - 1)];
+        *o = o.max(x);
+    }
+    out
 }
 
 /// The gap at U from its predictions `preds`, its data loss `loss` (= ||R||^2 / (2m)), its
@@ -104,11 +83,12 @@ pub fn duality_gap<B: Backend>(
     };
     let duals: Vec<f64> = match reg {
         Regularizer::L2 => {
-            let g = be.download(grad)?;
-            let per = g.len() / dims.c.max(1);
+            // ||G_l||^2 from the c p group norms (no read-back of the gradient itself).
+            let norms = be.group_norms(grad)?;
+            let per = (norms.len() / dims.c.max(1)).max(1);
             terms
                 .iter()
-                .zip(g.chunks(per.max(1)))
+                .zip(norms.chunks(per))
                 .map(|(t, gl)| {
                     let g_sq: f64 = gl.iter().map(|v| v * v).sum();
                     best(t[0], t[1], g_sq, f64::INFINITY)
@@ -116,7 +96,11 @@ pub fn duality_gap<B: Backend>(
                 .collect()
         }
         Regularizer::FeatureGl1 => {
-            let k = feature_dual_norm(be, grad)?;
+            // Feature columns span the outputs: one bound, the largest column norm.
+            let k = column_sumsq(&be.download(grad)?, dims.d.max(1))
+                .into_iter()
+                .fold(0.0, f64::max)
+                .sqrt();
             let bound = if k > 0.0 {
                 lam / (m * k)
             } else {
@@ -127,8 +111,15 @@ pub fn duality_gap<B: Backend>(
                 .fold((0.0, 0.0), |s, t| (s.0 + t[0], s.1 + t[1]));
             vec![best(r_sq, r_y, 0.0, bound)]
         }
-        _ => {
-            let ks = dual_norms(be, reg, grad)?.expect("separable regularizer");
+        Regularizer::NeuronGl1 | Regularizer::L1 => {
+            // R*(G_l): the largest group norm (neurons) or entry (l1) of output l's gradient.
+            let ks = if reg == Regularizer::NeuronGl1 {
+                let norms = be.group_norms(grad)?;
+                max_per_output(norms.iter().copied(), norms.len(), dims.c)
+            } else {
+                let g = be.download(grad)?;
+                max_per_output(g.iter().map(|v| v.abs()), g.len(), dims.c)
+            };
             terms
                 .iter()
                 .zip(ks)
@@ -142,6 +133,7 @@ pub fn duality_gap<B: Backend>(
                 })
                 .collect()
         }
+        Regularizer::None => unreachable!("returned above"),
     };
     // Every feasible dual point bounds the optimum from below, so the best one seen in a solve
     // (per output: the dual separates) certifies the current iterate too.

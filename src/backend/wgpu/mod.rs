@@ -58,6 +58,9 @@ pub struct GpuBackend<T: GpuReal> {
     x: Vec<wgpu::Buffer>,
     mask: Vec<wgpu::Buffer>,
     y: GpuBuf,
+    /// Y as the device holds it (rounded to T), on the host: the duality gap's per-output
+    /// terms read the predictions back, and Y need not travel with them.
+    y_host: Vec<f64>,
     partials: wgpu::Buffer,
     stat: wgpu::Buffer,
     /// Stand-ins for bindings a kernel does not use (one read-only, one writable: the same
@@ -208,11 +211,12 @@ impl<T: GpuReal> GpuBackend<T> {
                 needed as f64 / (1 << 20) as f64
             )));
         }
-        Ok(GpuBackend {
+        let mut be = GpuBackend {
             y: GpuBuf {
                 chunks: ys,
                 bounds: pbounds.clone(),
             },
+            y_host: Vec::new(),
             ctx,
             dims,
             words,
@@ -232,7 +236,9 @@ impl<T: GpuReal> GpuBackend<T> {
             colg,
             zbuf: std::sync::Mutex::new(Vec::new()),
             _t: PhantomData,
-        })
+        };
+        be.y_host = be.download(&be.y)?;
+        Ok(be)
     }
 
     /// Number of row chunks and of weight chunks the problem was split into.
@@ -1085,9 +1091,13 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
     }
 
     fn output_terms(&self, preds: &GpuBuf) -> Result<Vec<[f64; 2]>> {
-        // A read-back of n c numbers where the gap is formed; Y is read back with them.
-        let (p, y) = (self.download(preds)?, self.download(&self.y)?);
-        Ok(crate::backend::output_terms(p, y, self.dims.c))
+        // A read-back of n c numbers where the gap is formed.
+        let p = self.download(preds)?;
+        Ok(crate::backend::output_terms(
+            p,
+            self.y_host.iter().copied(),
+            self.dims.c,
+        ))
     }
 
     fn group_norms(&self, u: &GpuBuf) -> Result<Vec<f64>> {

@@ -31,6 +31,16 @@ struct Gated<'a> {
 impl Job for Gated<'_> {
     type Out = Solution;
     fn run<B: Backend>(self, be: &B) -> Result<Solution> {
+        let s = self.params.get();
+        if solver::working_set::use_working_set(s)? && solver::working_set::pays(be, s)? {
+            return solver::working_set::solve_ws(
+                be,
+                self.params,
+                self.init,
+                self.resume,
+                self.obs,
+            );
+        }
         let smooth = solver::Smooth::gated();
         solver::solve_resumable(be, self.params, self.init, self.resume, &smooth, self.obs)
     }

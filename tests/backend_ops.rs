@@ -143,6 +143,62 @@ macro_rules! backend_suite {
                 }
             }
 
+            /// A working set's packed sub-problem: its forward equals the full forward of
+            /// weights that are zero outside the set, and its gradient is the full gradient
+            /// restricted to the set (ragged gate lists, several mask words and chunks).
+            #[test]
+            fn restricted_products_match_full() {
+                for (k, &(n, d, p, c)) in SHAPES.iter().enumerate().take(5) {
+                    let prob = problem(n, d, p, c, 40 + k as u64);
+                    let p = prob.g.ncols();
+                    let mut r = Rng::new(7 + k as u64);
+                    // Output l keeps a random non-empty subset of its gates.
+                    let gates: Vec<Vec<usize>> = (0..c)
+                        .map(|l| {
+                            let mut g: Vec<usize> = (0..p)
+                                .filter(|&i| i == l % p || r.uniform() < 0.4)
+                                .collect();
+                            g.dedup();
+                            g
+                        })
+                        .collect();
+                    let mut u = rand_weights(c * p * d, 3);
+                    let mut uw = Vec::new();
+                    for l in 0..c {
+                        for i in 0..p {
+                            let grp = &mut u[(l * p + i) * d..(l * p + i + 1) * d];
+                            if gates[l].contains(&i) {
+                                uw.extend_from_slice(grp);
+                            } else {
+                                grp.iter_mut().for_each(|v| *v = 0.0);
+                            }
+                        }
+                    }
+                    for small in [false, true] {
+                        let Some(be) = ($make)(&prob, small) else {
+                            return;
+                        };
+                        let sub = be.restrict(&gates).unwrap();
+                        assert_eq!(sub.weights_len(), uw.len());
+                        let e = rel_diff(&backend_forward(&sub, &uw), &backend_forward(&be, &u));
+                        assert!(e < $tol, "shape {:?}: forward rel diff {e:e}", (n, d, p, c));
+                        let full = backend_gradient(&be, &u);
+                        let mut want = Vec::new();
+                        for l in 0..c {
+                            for &i in &gates[l] {
+                                want.extend_from_slice(&full[(l * p + i) * d..(l * p + i + 1) * d]);
+                            }
+                        }
+                        let e = rel_diff(&backend_gradient(&sub, &uw), &want);
+                        assert!(
+                            e < $tol,
+                            "shape {:?}: gradient rel diff {e:e}",
+                            (n, d, p, c)
+                        );
+                    }
+                }
+            }
+
             #[test]
             fn prox_step_and_reductions_match_host() {
                 // 150 gates: more than one 64-wide workgroup of groups per chunk unless forced small.

@@ -145,6 +145,32 @@ pub trait Backend {
     /// Per output l, with R = Y - preds: [||R_l||^2, <R_l, Y_l>], accumulated in f64 (the duality
     /// gap's dual point is scaled per output).
     fn output_terms(&self, preds: &Self::Buf) -> Result<Vec<[f64; 2]>>;
+    /// The packed sub-problem in which output l keeps only the gates `gates[l]` (a non-empty
+    /// increasing list, k_l gates): X and Y are shared, weights are laid out output after
+    /// output (k_l groups of d each; [`Backend::output_starts`]), `dims().p` is the largest k_l,
+    /// and its masked products cost sum k_l / (c p) of this backend's. Working sets solve on
+    /// it; its cone operations are refused.
+    fn restrict(&self, _gates: &[Vec<usize>]) -> Result<Self>
+    where
+        Self: Sized,
+    {
+        Err(unsupported("restrict"))
+    }
+    /// The first group of each output in the weight layout, c + 1 entries (l p here; a packed
+    /// sub-problem's output l holds groups starts[l] .. starts[l + 1]).
+    fn output_starts(&self) -> Vec<usize> {
+        let Dims { p, c, .. } = self.dims();
+        (0..=c).map(|l| l * p).collect()
+    }
+    /// Entries of a weight-shaped vector: groups x d.
+    fn weights_len(&self) -> usize {
+        self.output_starts().last().copied().unwrap_or(0) * self.dims().d
+    }
+    /// Per gate i, ||D_i X||_F: a bound on the spectral norm ||D_i X||_2 that Gap Safe screening
+    /// multiplies the dual ball's radius by.
+    fn design_norms(&self) -> Result<Vec<f64>> {
+        Err(unsupported("design_norms"))
+    }
     /// ||U_{l,i}||_2 for every (l, i), in (l, i) order.
     fn group_norms(&self, u: &Self::Buf) -> Result<Vec<f64>>;
     /// How many groups U_{l,i} are nonzero.
@@ -263,6 +289,29 @@ pub trait Backend {
             self.subgrad_norm_sq(reg, lam, u, grad)?,
         ))
     }
+}
+
+/// Checks a working set's gate lists for [`Backend::restrict`]: one non-empty increasing list
+/// per output, each gate below p. Returns the packed layout's output starts (c + 1 entries).
+pub fn check_restriction(dims: Dims, gates: &[Vec<usize>]) -> Result<Vec<usize>> {
+    let bad = |what: String| Err(Error::Device(format!("bad working set: {what}")));
+    if gates.len() != dims.c {
+        return bad(format!("{} gate lists for {} outputs", gates.len(), dims.c));
+    }
+    if gates
+        .iter()
+        .any(|g| g.is_empty() || g.windows(2).any(|w| w[0] >= w[1]) || g[g.len() - 1] >= dims.p)
+    {
+        return bad(format!(
+            "each output needs a non-empty increasing list of gates below {}",
+            dims.p
+        ));
+    }
+    let mut starts = vec![0];
+    for g in gates {
+        starts.push(starts.last().unwrap() + g.len());
+    }
+    Ok(starts)
 }
 
 /// [`Backend::output_terms`] from host values of the predictions and targets, (n, c) row-major.

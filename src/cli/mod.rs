@@ -25,7 +25,7 @@ use cvxnn::data::{LabelColumn, LoadOptions};
 use cvxnn::gates::GateKind;
 use cvxnn::problem::TaskChoice;
 use cvxnn::regularizer::Regularizer;
-use cvxnn::solver::{FistaParams, FistaSettings};
+use cvxnn::solver::{FistaParams, FistaSettings, WorkingSet};
 use cvxnn::train::{Device, DeviceChoice, Precision, ProblemConfig};
 use std::path::PathBuf;
 
@@ -90,6 +90,11 @@ pub struct SolverArgs {
     /// Initial R-FISTA step size.
     #[arg(long, allow_hyphen_values = true, default_value_t = FistaSettings::default().step0)]
     pub step0: f64,
+    /// Working sets with Gap Safe screening over (gate, output) groups: auto uses them where
+    /// the rules hold (neuron-gl1, lambda > 0, the gap stopping rule), on requires them, off
+    /// iterates on all groups.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub working_set: WorkingSet,
 }
 
 pub use cvxnn::solver::DEFAULT_GAP_TOL;
@@ -133,6 +138,7 @@ impl SolverArgs {
             time_limit: self.time_limit,
             max_iters: self.max_iters,
             step0: self.step0,
+            working_set: self.working_set,
             ..Default::default()
         }
         .check()
@@ -434,6 +440,7 @@ pub fn flag_of(field: &str) -> Option<&'static str> {
         "step0" => "--step0",
         "gap_tol" => "--gap-tol",
         "time_limit" => "--time-limit",
+        "working_set" => "--working-set",
         "delta0" => "--delta0",
         "viol_tol" => "--viol-tol",
         "n" => "--n",

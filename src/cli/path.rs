@@ -43,6 +43,9 @@ pub struct PathArgs {
     /// Iteration budget of each solve.
     #[arg(long, allow_hyphen_values = true, default_value_t = FistaSettings::default().max_iters)]
     max_iters: usize,
+    /// Working sets with Gap Safe screening in each solve (as for train).
+    #[arg(long, value_enum, default_value = "auto")]
+    working_set: cvxnn::solver::WorkingSet,
     /// Start every solve from zero instead of the previous solution (to measure warm starts).
     #[arg(long)]
     cold: bool,
@@ -73,6 +76,7 @@ pub fn run(a: PathArgs) -> cvxnn::Result<i32> {
         tol: super::subgradient_tol(a.tol),
         max_iters: a.max_iters,
         gap_tol: super::gap_tol(a.stop, a.gap_tol, a.tol),
+        working_set: a.working_set,
         ..FistaSettings::default()
     };
     base.clone().check()?;

@@ -10,6 +10,8 @@ pub struct CliObserver {
     quiet: bool,
     to_stderr: bool,
     every: usize,
+    /// Whether the last row seen was logged.
+    last_logged: bool,
     bar: Option<ProgressBar>,
     metrics_path: Option<PathBuf>,
     metrics: String,
@@ -44,6 +46,7 @@ impl CliObserver {
             quiet,
             to_stderr: json,
             every,
+            last_logged: false,
             bar,
             metrics_path: metrics,
             metrics: String::new(),
@@ -83,7 +86,7 @@ impl CliObserver {
 
     pub fn header(&self) {
         self.line(&format!(
-            "{:>7} {:>15} {:>12} {:>12} {:>10} {:>10} {:>7} {:>8} {:>9}",
+            "{:>7} {:>15} {:>12} {:>12} {:>10} {:>10} {:>7} {:>8} {:>9} {:>7}",
             "iter",
             "objective",
             "loss",
@@ -92,7 +95,8 @@ impl CliObserver {
             "step",
             "active",
             "products",
-            "time_s"
+            "time_s",
+            "ws"
         ));
     }
 
@@ -105,8 +109,14 @@ impl CliObserver {
             .rel_gap
             .map(|g| format!("{g:.3e}"))
             .unwrap_or_else(|| "-".into());
+        // Working-set runs: the set's size in groups, outer rows (the full problem's gap) marked *.
+        let ws = match (i.working_set, i.outer) {
+            (Some(w), Some(_)) => format!("{w}*"),
+            (Some(w), None) => w.to_string(),
+            _ => "-".into(),
+        };
         self.line(&format!(
-            "{:>7} {:>15.8e} {:>12.5e} {:>12.4e} {:>10} {:>10.3e} {:>7} {:>8} {:>9.2}",
+            "{:>7} {:>15.8e} {:>12.5e} {:>12.4e} {:>10} {:>10.3e} {:>7} {:>8.1} {:>9.2} {:>7}",
             i.iteration,
             i.objective,
             i.loss,
@@ -115,7 +125,8 @@ impl CliObserver {
             i.step,
             active,
             i.products,
-            i.time_s
+            i.time_s,
+            ws
         ));
         if self.metrics_path.is_some() {
             let rec = serde_json::json!({
@@ -124,6 +135,7 @@ impl CliObserver {
                 "gap": i.gap, "rel_gap": i.rel_gap, "products": i.products,
                 "active_neurons": i.active, "restarted": i.restarted,
                 "line_search_tries": i.line_search_tries, "time_s": i.time_s,
+                "outer": i.outer, "working_set": i.working_set, "screened": i.screened,
             });
             self.metrics.push_str(&rec.to_string());
             self.metrics.push('\n');
@@ -136,7 +148,7 @@ impl CliObserver {
             b.finish_and_clear();
         }
         if let Some(last) = self.last.take() {
-            if last.iteration % self.every != 0 {
+            if !self.last_logged {
                 self.log(&last);
             }
         }
@@ -228,7 +240,9 @@ impl Observer for CliObserver {
                     .unwrap_or_default()
             ));
         }
-        if info.iteration % self.every == 0 {
+        // Outer rows of a working-set run carry the full problem's gap: always shown.
+        self.last_logged = info.iteration % self.every == 0 || info.outer.is_some();
+        if self.last_logged {
             self.log(info);
         }
         if let Some((_, trace)) = &mut self.plot {

@@ -445,6 +445,7 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
             "gap": sol.gap,
             "rel_gap": sol.rel_gap,
             "products": sol.products,
+            "working_set": sol.working_set,
             "iterations": sol.iterations,
             "status": sol.status.to_string(),
             "train_accuracy": acc_tr,
@@ -492,10 +493,24 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
             }
         }
         outln!(
-            "products        {} ({:.2} per iteration)",
+            "products        {:.1} ({:.2} per iteration)",
             sol.products,
-            sol.products as f64 / sol.iterations.max(1) as f64
+            sol.products / sol.iterations.max(1) as f64
         );
+        if let Some(w) = sol.working_set {
+            outln!(
+                "working set     {} of {} groups at the end, {} screened, {} outer steps{}",
+                w.size,
+                w.groups,
+                w.screened,
+                w.outer,
+                if w.went_full {
+                    " (ended on the full problem)"
+                } else {
+                    ""
+                }
+            );
+        }
         if classify {
             outln!("train accuracy  {}", fmt(acc_tr));
             outln!("test accuracy   {}", fmt(acc_te));

@@ -134,7 +134,7 @@ struct Offset<'a, B: Backend> {
     base: usize,
     last: usize,
     /// Products of the earlier inner solves, and the start of the whole run.
-    products: u64,
+    products: f64,
     start: Instant,
     be: &'a B,
     gamma: &'a B::Buf,
@@ -224,7 +224,7 @@ struct Al<'a, B: Backend> {
     neg_from: usize,
     first: Option<Start<'a>>,
     start: Instant,
-    products: u64,
+    products: f64,
     inner_tol: f64,
     step: f64,
     /// Inner iterations so far.
@@ -273,7 +273,7 @@ impl<'a, B: Backend> Al<'a, B> {
                 None => Start::Zero,
             }),
             start: Instant::now(),
-            products: 0,
+            products: 0.0,
             inner_tol: fs.tol,
             step: fs.step0,
             total: 0,

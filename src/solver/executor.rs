@@ -181,12 +181,15 @@ mod tests {
                 grad_norm_sq: 0.0,
                 gap: None,
                 rel_gap: None,
-                products: 0,
+                products: 0.0,
                 step: 1.0,
                 restarted: false,
                 line_search_tries: 0,
                 active: None,
                 time_s: 0.0,
+                outer: None,
+                working_set: None,
+                screened: None,
             }
         }
     }

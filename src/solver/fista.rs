@@ -196,7 +196,7 @@ impl<'a, B: Backend> Fista<'a, B> {
             iteration: self.iterations,
             gap: self.gap.map(|g| g.gap),
             rel_gap: self.gap.map(|g| g.rel_gap),
-            products: self.ops.products,
+            products: self.ops.products as f64,
             objective: self.objective(),
             loss: self.loss,
             penalty: self.pen,
@@ -206,6 +206,9 @@ impl<'a, B: Backend> Fista<'a, B> {
             line_search_tries: tries,
             active: None,
             time_s: self.start.elapsed().as_secs_f64(),
+            outer: None,
+            working_set: None,
+            screened: None,
         }
     }
 
@@ -242,10 +245,10 @@ impl<'a, B: Backend> Fista<'a, B> {
             Start::Zero | Start::Warm => None,
         };
         if let Some(w) = init {
-            if w.len() != dims.weights() {
+            if w.len() != be.weights_len() {
                 return Err(Error::shape(
                     "initial weights",
-                    dims.weights().to_string(),
+                    be.weights_len().to_string(),
                     w.len().to_string(),
                 ));
             }
@@ -305,10 +308,10 @@ impl<'a, B: Backend> Fista<'a, B> {
         if let Some(st) = resume {
             *v = be.upload(&st.v)?;
             if let Some([p, g]) = &st.at_v {
-                if p.len() != dims.preds() || g.len() != dims.weights() {
+                if p.len() != dims.preds() || g.len() != be.weights_len() {
                     return Err(Error::shape(
                         "checkpoint p_v, g_v",
-                        format!("{} and {}", dims.preds(), dims.weights()),
+                        format!("{} and {}", dims.preds(), be.weights_len()),
                         format!("{} and {}", p.len(), g.len()),
                     ));
                 }
@@ -493,10 +496,11 @@ impl<'a, B: Backend> Fista<'a, B> {
             grad_norm_sq: self.gnsq,
             gap: self.gap.map(|g| g.gap),
             rel_gap: self.gap.map(|g| g.rel_gap),
-            products: self.ops.products,
+            products: self.ops.products as f64,
             step: self.eta,
             line_search_failures: self.failures,
             time_s: self.start.elapsed().as_secs_f64(),
+            working_set: None,
         })
     }
 }

@@ -25,6 +25,7 @@ pub const DEFAULT_GAP_TOL: f64 = 1e-2;
 /// | grow_factor | 1.25 | step multiplier on growth | >= 1 |
 /// | gap_tol | none | stop when the relative duality gap is <= gap_tol instead (where the regularizer has a dual; see [`super::gap`]) | > 0 |
 /// | time_limit | none | end with status MaxTime after this many seconds | > 0 |
+/// | working_set | off | iterate on working sets with Gap Safe screening (see [`super::working_set`]) | |
 /// | refresh_every | 50 | form the gradient at V by an explicit product every N iterations (1: always, three products per iteration) | >= 1 |
 #[derive(Debug, Clone)]
 pub struct FistaSettings {
@@ -41,6 +42,7 @@ pub struct FistaSettings {
     pub gap_tol: Option<f64>,
     pub time_limit: Option<f64>,
     pub refresh_every: usize,
+    pub working_set: super::working_set::WorkingSet,
 }
 
 impl Default for FistaSettings {
@@ -59,6 +61,7 @@ impl Default for FistaSettings {
             gap_tol: None,
             time_limit: None,
             refresh_every: 50,
+            working_set: super::working_set::WorkingSet::Off,
         }
     }
 }

@@ -35,15 +35,68 @@ pub struct Gap {
     pub rel_gap: f64,
 }
 
-/// The largest entry of each of the c equal chunks of `v` (one chunk per output).
-fn max_per_output(v: impl Iterator<Item = f64>, len: usize, c: usize) -> Vec<f64> {
-    let per = (len / c.max(1)).max(1);
+/// The largest entry of each output's range `bounds[l] .. bounds[l + 1]` of `v`.
+fn max_per_output(v: impl Iterator<Item = f64>, bounds: &[usize]) -> Vec<f64> {
+    let c = bounds.len().saturating_sub(1);
     let mut out = vec![0.0f64; c.max(1)];
+    let mut l = 0;
     for (k, x) in v.enumerate() {
-        let o = &mut out[(k / per).min(c.max(1) - 1)];
-        *o = o.max(x);
+        while l + 1 < c && k >= bounds[l + 1] {
+            l += 1;
+        }
+        out[l] = out[l].max(x);
     }
     out
+}
+
+/// Output l's dual point theta_l = scale R_l and the dual value D_l there.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OutputDual {
+    pub scale: f64,
+    pub dual: f64,
+}
+
+/// The best a within |a| <= bound of a r_y - (m/2) a^2 r_sq - (m^2 / (2 lam)) a^2 g_sq (the
+/// last term is ridge's; 0 for norm regularizers).
+fn scaled_dual(r_sq: f64, r_y: f64, g_sq: f64, bound: f64, m: f64, lam: f64) -> OutputDual {
+    let denom = m * r_sq + m * m * g_sq / lam;
+    if denom <= 0.0 {
+        return OutputDual {
+            scale: 0.0,
+            dual: 0.0,
+        };
+    }
+    let a = (r_y / denom).clamp(-bound, bound);
+    OutputDual {
+        scale: a,
+        dual: a * r_y - 0.5 * a * a * denom,
+    }
+}
+
+/// The scale bound lam / (m k) that keeps a R_l feasible when k = R*(G_l).
+fn bound_of(k: f64, lam: f64, m: f64) -> f64 {
+    if k > 0.0 {
+        lam / (m * k)
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// Neuron groups: each output's dual point from its terms [||R_l||^2, <R_l, Y_l>] and the group
+/// norms ||G_{l,i}|| of the gradient (output l's groups `starts[l] .. starts[l + 1]`); m = n c.
+pub fn neuron_duals(
+    terms: &[[f64; 2]],
+    grad_norms: &[f64],
+    starts: &[usize],
+    lam: f64,
+    m: f64,
+) -> Vec<OutputDual> {
+    let ks = max_per_output(grad_norms.iter().copied(), starts);
+    terms
+        .iter()
+        .zip(ks)
+        .map(|(t, k)| scaled_dual(t[0], t[1], 0.0, bound_of(k, lam, m), m, lam))
+        .collect()
 }
 
 /// The gap at U from its predictions `preds`, its data loss `loss` (= ||R||^2 / (2m)), its
@@ -71,26 +124,20 @@ pub fn duality_gap<B: Backend>(
     // residual gets its own scale a_l: one output far from feasibility no longer shrinks the
     // dual point of all the others.
     let terms = be.output_terms(preds)?;
+    let starts = be.output_starts();
     let primal = loss + lam * pen;
-    // max over a of a r_y - (m/2) a^2 r_sq - (m^2 / (2 lam)) a^2 g_sq within |a| <= bound.
     let best = |r_sq: f64, r_y: f64, g_sq: f64, bound: f64| -> f64 {
-        let denom = m * r_sq + m * m * g_sq / lam;
-        if denom <= 0.0 {
-            return 0.0;
-        }
-        let a = (r_y / denom).clamp(-bound, bound);
-        a * r_y - 0.5 * a * a * denom
+        scaled_dual(r_sq, r_y, g_sq, bound, m, lam).dual
     };
     let duals: Vec<f64> = match reg {
         Regularizer::L2 => {
             // ||G_l||^2 from the c p group norms (no read-back of the gradient itself).
             let norms = be.group_norms(grad)?;
-            let per = (norms.len() / dims.c.max(1)).max(1);
             terms
                 .iter()
-                .zip(norms.chunks(per))
-                .map(|(t, gl)| {
-                    let g_sq: f64 = gl.iter().map(|v| v * v).sum();
+                .zip(starts.windows(2))
+                .map(|(t, w)| {
+                    let g_sq: f64 = norms[w[0]..w[1]].iter().map(|v| v * v).sum();
                     best(t[0], t[1], g_sq, f64::INFINITY)
                 })
                 .collect()
@@ -101,36 +148,27 @@ pub fn duality_gap<B: Backend>(
                 .into_iter()
                 .fold(0.0, f64::max)
                 .sqrt();
-            let bound = if k > 0.0 {
-                lam / (m * k)
-            } else {
-                f64::INFINITY
-            };
             let (r_sq, r_y) = terms
                 .iter()
                 .fold((0.0, 0.0), |s, t| (s.0 + t[0], s.1 + t[1]));
-            vec![best(r_sq, r_y, 0.0, bound)]
+            vec![best(r_sq, r_y, 0.0, bound_of(k, lam, m))]
         }
-        Regularizer::NeuronGl1 | Regularizer::L1 => {
-            // R*(G_l): the largest group norm (neurons) or entry (l1) of output l's gradient.
-            let ks = if reg == Regularizer::NeuronGl1 {
-                let norms = be.group_norms(grad)?;
-                max_per_output(norms.iter().copied(), norms.len(), dims.c)
-            } else {
-                let g = be.download(grad)?;
-                max_per_output(g.iter().map(|v| v.abs()), g.len(), dims.c)
-            };
+        Regularizer::NeuronGl1 => {
+            let norms = be.group_norms(grad)?;
+            neuron_duals(&terms, &norms, &starts, lam, m)
+                .iter()
+                .map(|o| o.dual)
+                .collect()
+        }
+        Regularizer::L1 => {
+            // R*(G_l): the largest entry of output l's gradient.
+            let g = be.download(grad)?;
+            let entries: Vec<usize> = starts.iter().map(|s| s * dims.d).collect();
+            let ks = max_per_output(g.iter().map(|v| v.abs()), &entries);
             terms
                 .iter()
                 .zip(ks)
-                .map(|(t, k)| {
-                    let bound = if k > 0.0 {
-                        lam / (m * k)
-                    } else {
-                        f64::INFINITY
-                    };
-                    best(t[0], t[1], 0.0, bound)
-                })
+                .map(|(t, k)| best(t[0], t[1], 0.0, bound_of(k, lam, m)))
                 .collect()
         }
         Regularizer::None => unreachable!("returned above"),

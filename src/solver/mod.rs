@@ -8,6 +8,7 @@ pub mod fista_settings;
 pub mod gap;
 pub mod observer;
 pub mod smooth;
+pub mod working_set;
 pub mod workspace;
 
 pub use al::{AlParams, AlSettings, AlSolution, AlState, solve_al, solve_al_resumable};
@@ -16,6 +17,7 @@ pub use fista::{
     solve_smooth,
 };
 pub use observer::{IterInfo, Observer};
+pub use working_set::{WorkingSet, WsSummary};
 
 use serde::{Deserialize, Serialize};
 
@@ -64,11 +66,14 @@ pub struct Solution {
     /// The duality gap P(U) - D(Theta) and gap / P(0) at the final iterate, where defined.
     pub gap: Option<f64>,
     pub rel_gap: Option<f64>,
-    /// Masked products (2 n d p c flop each) the solve launched.
-    pub products: u64,
+    /// Work in masked products over all groups (2 n d p c flop each; one over a working set of
+    /// c k groups counts k / p).
+    pub products: f64,
     /// Step size at the end (useful for warm starts).
     pub step: f64,
     /// Line searches that hit the try limit and took the tiny fallback step.
     pub line_search_failures: usize,
     pub time_s: f64,
+    /// What the working sets did, for a run that used them.
+    pub working_set: Option<WsSummary>,
 }

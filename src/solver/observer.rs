@@ -11,13 +11,20 @@ pub struct IterInfo {
     /// Duality gap and gap / P(0), where the program and regularizer have one.
     pub gap: Option<f64>,
     pub rel_gap: Option<f64>,
-    /// Masked products launched so far in this solve.
-    pub products: u64,
+    /// Work so far in this solve, in masked products over all groups (a product over a working
+    /// set of c k groups counts k / p).
+    pub products: f64,
     pub step: f64,
     pub restarted: bool,
     pub line_search_tries: usize,
     pub active: Option<usize>,
     pub time_s: f64,
+    /// Working-set runs: the outer step this row ends (outer rows carry the full problem's
+    /// gap; inner rows the sub-problem's), the working set's size in groups, and the groups
+    /// screened so far.
+    pub outer: Option<usize>,
+    pub working_set: Option<usize>,
+    pub screened: Option<usize>,
 }
 
 pub trait Observer {

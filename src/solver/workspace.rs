@@ -26,7 +26,7 @@ impl<B: Backend> Workspace<B> {
     /// Zeroed buffers for solving `smooth` on `be`.
     pub fn new(be: &B, smooth: &Smooth<'_, B>) -> Result<Self> {
         let dims = be.dims();
-        let (w, pr) = (dims.weights(), dims.preds());
+        let (w, pr) = (be.weights_len(), dims.preds());
         // The kept products are three more numbers per constraint: the AL's memory plan counts
         // them; the approximate decomposition (no data loss) promises any size, and keeps the
         // blocked passes that hold none.

@@ -123,7 +123,7 @@ pub fn backend_gradient<B: Backend>(be: &B, u: &[f64]) -> Vec<f64> {
     let ub = be.upload(u).unwrap();
     let mut pr = be.zeros(be.dims().preds()).unwrap();
     be.forward(&ub, &mut pr).unwrap();
-    let mut g = be.zeros(be.dims().weights()).unwrap();
+    let mut g = be.zeros(be.weights_len()).unwrap();
     be.gradient(&pr, &mut g).unwrap();
     be.download(&g).unwrap()
 }

@@ -7,11 +7,12 @@ mod cone;
 mod lifted;
 
 use super::{Backend, ConePenalty, ConeTerms, Dims, LiftedTrial};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::mask::BitMask;
 use crate::real::Real;
 use crate::regularizer::Regularizer;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, linalg::general_mat_mul, s};
+use std::sync::Arc;
 
 /// Elements of one block buffer (B x c p); 2^20 keeps it in L2/L3 cache for f32.
 const BLOCK_ELEMS: usize = 1 << 20;
@@ -28,9 +29,17 @@ pub struct CpuOptions {
 }
 
 pub struct CpuBackend<T: Real> {
-    x: Array2<T>,
-    y: Array2<T>,
+    /// Shared with the packed sub-problems of working sets ([`Backend::restrict`]).
+    x: Arc<Array2<T>>,
+    y: Arc<Array2<T>>,
     mask: BitMask,
+    /// First group of each output in the weight layout (c + 1 entries: l p on the full problem).
+    starts: Vec<usize>,
+    /// A working set's packed sub-problem: output l keeps starts[l + 1] - starts[l] gates, whose
+    /// patterns are the mask's columns starts[l] .. starts[l + 1]. Otherwise the mask's columns
+    /// are the gates, shared by the outputs.
+    packed: bool,
+    opts: CpuOptions,
     dims: Dims,
     threads: usize,
     block_rows: usize,
@@ -56,7 +65,28 @@ impl<T: Real> CpuBackend<T> {
             (n, n),
             "backend inputs must share rows"
         );
-        let cp = (dims.c * dims.p).max(1);
+        let starts = (0..=dims.c).map(|l| l * dims.p).collect();
+        Self::build(
+            Arc::new(x.mapv(T::of)),
+            Arc::new(y.mapv(T::of)),
+            mask,
+            (starts, false),
+            dims,
+            opts,
+        )
+    }
+
+    /// The backend over shared data, with its blocking planned for `dims`.
+    fn build(
+        x: Arc<Array2<T>>,
+        y: Arc<Array2<T>>,
+        mask: BitMask,
+        (starts, packed): (Vec<usize>, bool),
+        dims: Dims,
+        opts: CpuOptions,
+    ) -> Self {
+        let n = dims.n;
+        let cp = starts[dims.c].max(1);
         let block_rows = match opts.block_rows {
             0 => (BLOCK_ELEMS / cp).clamp(16, 1024),
             b => b,
@@ -78,14 +108,29 @@ impl<T: Real> CpuBackend<T> {
         // Give each thread at least a few blocks' worth of rows, else spawning costs more than it saves.
         let threads = threads.min(n.div_ceil(block_rows.min(256))).max(1);
         CpuBackend {
-            x: x.mapv(T::of),
-            y: y.mapv(T::of),
+            x,
+            y,
             mask,
+            starts,
+            packed,
+            opts,
             dims,
             threads,
             block_rows,
             tile,
             pool: std::sync::Mutex::new(Vec::with_capacity(64)),
+        }
+    }
+
+    /// Errors for the cone operations on a packed sub-problem (working sets serve the gated
+    /// program only).
+    fn shared_mask(&self, op: &str) -> Result<()> {
+        if !self.packed {
+            Ok(())
+        } else {
+            Err(Error::Device(format!(
+                "{op} is not defined on a working set's packed sub-problem"
+            )))
         }
     }
 
@@ -128,31 +173,42 @@ impl<T: Real> CpuBackend<T> {
     }
 
     fn weights_view<'a>(&self, u: &'a [T]) -> ArrayView2<'a, T> {
-        let Dims { d, p, c, .. } = self.dims;
-        ArrayView2::from_shape((c * p, d), u).expect("weight buffer has c*p*d entries")
+        ArrayView2::from_shape((self.groups(), self.dims.d), u).expect("one row per group")
     }
 
-    /// The output-gate segments of columns [j0, j1) of the c p axis: (output l, first gate,
-    /// end gate, offset of the first gate's column within the tile).
+    /// Groups (output, gate) in the weight layout: c p, or a working set's size.
+    fn groups(&self) -> usize {
+        self.starts[self.dims.c]
+    }
+
+    /// The output-gate segments of columns [j0, j1) of the group axis: (output l, first gate,
+    /// end gate (both counted within output l), offset of the first one's column in the tile).
     fn segments(&self, j0: usize, j1: usize) -> impl Iterator<Item = (usize, usize, usize, usize)> {
-        let p = self.dims.p.max(1);
-        (j0 / p..j1.div_ceil(p)).map(move |l| {
-            let (s0, s1) = ((l * p).max(j0), ((l + 1) * p).min(j1));
-            (l, s0 - l * p, s1 - l * p, s0 - j0)
-        })
+        let st = &self.starts;
+        (0..self.dims.c)
+            .filter(move |&l| st[l] < j1 && st[l + 1] > j0)
+            .map(move |l| {
+                let (s0, s1) = (st[l].max(j0), st[l + 1].min(j1));
+                (l, s0 - st[l], s1 - st[l], s0 - j0)
+            })
+    }
+
+    /// The mask column of output l's first gate: 0 (gates shared) or starts[l] (packed).
+    fn mask_base(&self, l: usize) -> usize {
+        if self.packed { self.starts[l] } else { 0 }
     }
 
     /// preds rows [r0, r1) (slice starts at row r0), tile by tile: Z = X_R W_C^T by a GEMM,
     /// then each output's sum over the gates active on the row.
     fn forward_rows(&self, u: &[T], r0: usize, r1: usize, out: &mut [T]) {
-        let Dims { p, c, .. } = self.dims;
+        let (c, cp) = (self.dims.c, self.groups());
         let wt = self.weights_view(u).reversed_axes(); // d x cp
         let (tr, tc) = self.tile;
-        let (rows, cols) = (tr.min(r1 - r0), tc.min(c * p));
+        let (rows, cols) = (tr.min(r1 - r0), tc.min(cp));
         out.fill(T::zero());
         let mut buf = self.take(rows * cols);
-        for j0 in (0..c * p).step_by(cols.max(1)) {
-            let j1 = (j0 + cols).min(c * p);
+        for j0 in (0..cp).step_by(cols.max(1)) {
+            let j1 = (j0 + cols).min(cp);
             let w = wt.slice(s![.., j0..j1]);
             let mut zbuf = ArrayViewMut2::from_shape((rows, j1 - j0), &mut buf[..rows * (j1 - j0)])
                 .expect("block");
@@ -172,8 +228,10 @@ impl<T: Real> CpuBackend<T> {
                     for (l, i0, i1, at) in self.segments(j0, j1) {
                         let zl = &zr[at..];
                         let mut acc = T::zero();
-                        self.mask
-                            .for_each_set_in(r, i0, i1, |i| acc = acc + zl[i - i0]);
+                        let off = self.mask_base(l);
+                        self.mask.for_each_set_in(r, off + i0, off + i1, |i| {
+                            acc = acc + zl[i - off - i0]
+                        });
                         let o = &mut out[(r - r0) * c + l];
                         *o = *o + acc;
                     }
@@ -186,13 +244,14 @@ impl<T: Real> CpuBackend<T> {
     /// grad += X_R^T M_R for rows [r0, r1), M[r, l p + i] = mask(r, i) * resid(r, l) / (n c),
     /// tile by tile (columns outer, so each tile of the gradient stays in cache over the rows).
     fn gradient_rows(&self, preds: &[T], r0: usize, r1: usize, mut grad: ArrayViewMut2<T>) {
-        let Dims { n, p, c, .. } = self.dims;
+        let Dims { n, c, .. } = self.dims;
+        let cp = self.groups();
         let scale = T::of(1.0 / (n * c) as f64);
         let (tr, tc) = self.tile;
-        let (rows, cols) = (tr.min(r1 - r0), tc.min(c * p));
+        let (rows, cols) = (tr.min(r1 - r0), tc.min(cp));
         let mut buf = self.take(rows * cols);
-        for j0 in (0..c * p).step_by(cols.max(1)) {
-            let j1 = (j0 + cols).min(c * p);
+        for j0 in (0..cp).step_by(cols.max(1)) {
+            let j1 = (j0 + cols).min(cp);
             let mut g = grad.slice_mut(s![j0..j1, ..]);
             let mut mbuf = ArrayViewMut2::from_shape((rows, j1 - j0), &mut buf[..rows * (j1 - j0)])
                 .expect("block");
@@ -206,7 +265,9 @@ impl<T: Real> CpuBackend<T> {
                     for (l, i0, i1, at) in self.segments(j0, j1) {
                         let res = (preds[r * c + l] - self.y[[r, l]]) * scale;
                         let ml = &mut mr[at..];
-                        self.mask.for_each_set_in(r, i0, i1, |i| ml[i - i0] = res);
+                        let off = self.mask_base(l);
+                        self.mask
+                            .for_each_set_in(r, off + i0, off + i1, |i| ml[i - off - i0] = res);
                     }
                 }
                 general_mat_mul(
@@ -307,9 +368,10 @@ impl<T: Real> Backend for CpuBackend<T> {
     }
 
     fn gradient(&self, preds: &Vec<T>, grad: &mut Vec<T>) -> Result<()> {
-        let Dims { d, p, c, .. } = self.dims;
+        let d = self.dims.d;
         grad.fill(T::zero());
-        let mut gview = ArrayViewMut2::from_shape((c * p, d), grad.as_mut_slice()).expect("c*p*d");
+        let cp = self.groups();
+        let mut gview = ArrayViewMut2::from_shape((cp, d), grad.as_mut_slice()).expect("cp x d");
         if self.threads == 1 {
             self.gradient_rows(preds, 0, self.dims.n, gview);
             return Ok(());
@@ -321,8 +383,8 @@ impl<T: Real> Backend for CpuBackend<T> {
                 .iter()
                 .map(|&(r0, r1)| {
                     sc.spawn(move || {
-                        let mut g = self.take(c * p * d);
-                        let gv = ArrayViewMut2::from_shape((c * p, d), &mut g[..]).expect("c*p*d");
+                        let mut g = self.take(cp * d);
+                        let gv = ArrayViewMut2::from_shape((cp, d), &mut g[..]).expect("cp x d");
                         self.gradient_rows(preds, r0, r1, gv);
                         g
                     })
@@ -385,6 +447,7 @@ impl<T: Real> Backend for CpuBackend<T> {
         pen: Option<&ConePenalty<'_, Vec<T>>>,
         grad: Option<&mut Vec<T>>,
     ) -> Result<ConeTerms> {
+        self.shared_mask("the cone pass")?;
         Ok(self.cone_pass(u, neg_from, pen, None, grad))
     }
 
@@ -394,6 +457,7 @@ impl<T: Real> Backend for CpuBackend<T> {
         step: &Vec<T>,
         pen: &ConePenalty<'_, Vec<T>>,
     ) -> Result<(f64, f64)> {
+        self.shared_mask("the cone trial")?;
         let cp = self.dims.c * self.dims.p;
         let parts: Vec<(f64, f64)> = std::thread::scope(|sc| {
             let handles: Vec<_> = self
@@ -424,14 +488,16 @@ impl<T: Real> Backend for CpuBackend<T> {
         delta: f64,
         gamma: &mut Vec<T>,
     ) -> Result<ConeTerms> {
+        self.shared_mask("the multiplier step")?;
         Ok(self.cone_pass(u, neg_from, None, Some((gamma.as_mut_slice(), delta)), None))
     }
 
     fn lifted(&self) -> bool {
-        true
+        !self.packed
     }
 
     fn lift(&self, u: &Vec<T>, z: &mut Vec<T>) -> Result<()> {
+        self.shared_mask("the lifted products")?;
         self.lift_pass(u, z);
         Ok(())
     }
@@ -478,6 +544,43 @@ impl<T: Real> Backend for CpuBackend<T> {
             ys.iter().map(|a| a.f()),
             self.dims.c,
         ))
+    }
+
+    fn restrict(&self, gates: &[Vec<usize>]) -> Result<Self> {
+        self.shared_mask("restrict")?;
+        let starts = super::check_restriction(self.dims, gates)?;
+        let cols: Vec<usize> = gates.iter().flatten().copied().collect();
+        let widest = gates.iter().map(Vec::len).max().unwrap_or(1);
+        Ok(Self::build(
+            self.x.clone(),
+            self.y.clone(),
+            self.mask.select_cols(&cols),
+            (starts, true),
+            Dims {
+                p: widest,
+                ..self.dims
+            },
+            self.opts,
+        ))
+    }
+
+    fn output_starts(&self) -> Vec<usize> {
+        self.starts.clone()
+    }
+
+    fn design_norms(&self) -> Result<Vec<f64>> {
+        self.shared_mask("design_norms")?;
+        let row_sq: Vec<f64> = self
+            .x
+            .rows()
+            .into_iter()
+            .map(|r| r.iter().map(|v| v.f() * v.f()).sum())
+            .collect();
+        let mut sq = vec![0.0f64; self.dims.p];
+        for (r, &rs) in row_sq.iter().enumerate() {
+            self.mask.for_each_set(r, |i| sq[i] += rs);
+        }
+        Ok(sq.into_iter().map(f64::sqrt).collect())
     }
 
     fn group_norms(&self, u: &Vec<T>) -> Result<Vec<f64>> {

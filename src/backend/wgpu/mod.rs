@@ -8,6 +8,7 @@
 pub mod buffers;
 pub mod context;
 pub mod pipelines;
+mod restrict;
 
 pub use buffers::{GpuBuf, GpuReal};
 pub use context::{AdapterChoice, AdapterSummary, GpuContext, list_adapters};
@@ -77,7 +78,62 @@ pub struct GpuBackend<T: GpuReal> {
     /// Scratch for the constraint products and penalty coefficients (a second one for a
     /// line-search step), made on first use.
     zbuf: std::sync::Mutex<Vec<GpuBuf>>,
+    /// The patterns and the rows' squared norms on the host: working sets pack sub-problems'
+    /// masks from them, and Gap Safe screening bounds ||D_i X|| with them.
+    host_mask: Arc<BitMask>,
+    row_sq: Arc<Vec<f64>>,
+    /// First group of each output in the weight layout (c + 1 entries: l p on the full problem).
+    starts: Vec<usize>,
+    /// A working set's packed sub-problem: output l's gates are the mask's columns starts[l] ..
+    /// starts[l + 1] (the kernels' mask offset for output l). Otherwise the mask's columns are
+    /// the gates, shared by the outputs.
+    packed: bool,
+    /// Gates per weight chunk.
+    gates_per: usize,
     _t: PhantomData<T>,
+}
+
+/// Weight chunks (output l, first gate, gates) of at most `gates_per` gates, output l having
+/// `gates(l)` gates, and their element bounds.
+fn weight_chunks(
+    c: usize,
+    gates: impl Fn(usize) -> usize,
+    d: usize,
+    gates_per: usize,
+) -> (Vec<(usize, usize, usize)>, Vec<usize>) {
+    let mut wchunks = Vec::new();
+    for l in 0..c {
+        let p = gates(l);
+        for g0 in (0..p).step_by(gates_per) {
+            wchunks.push((l, g0, gates_per.min(p - g0)));
+        }
+    }
+    let mut wb = vec![0];
+    for &(_, _, gc) in &wchunks {
+        wb.push(wb.last().unwrap() + gc * d);
+    }
+    (wchunks, wb)
+}
+
+/// The mask's row chunks as device buffers of `words` u32 per row.
+fn mask_chunks(
+    ctx: &GpuContext,
+    mask: &BitMask,
+    rows: &[(usize, usize)],
+    words: usize,
+) -> Vec<wgpu::Buffer> {
+    let mut mwords = vec![0u32; words];
+    rows.iter()
+        .map(|&(r0, nr)| {
+            let mut mb: Vec<u32> = Vec::with_capacity(nr * words);
+            for r in r0..r0 + nr {
+                mwords.iter_mut().for_each(|w| *w = 0);
+                mask.for_each_set(r, |i| mwords[i / 32] |= 1 << (i % 32));
+                mb.extend_from_slice(&mwords);
+            }
+            storage_init(ctx, bytemuck::cast_slice(&mb), "mask")
+        })
+        .collect()
 }
 
 fn chunk_bounds(total: usize, per: usize, unit: usize) -> Vec<usize> {
@@ -138,16 +194,7 @@ impl<T: GpuReal> GpuBackend<T> {
             .step_by(rows_per)
             .map(|r| (r, rows_per.min(n - r)))
             .collect();
-        let mut wchunks = Vec::new();
-        for l in 0..c {
-            for g0 in (0..p).step_by(gates_per) {
-                wchunks.push((l, g0, gates_per.min(p - g0)));
-            }
-        }
-        let mut wb = vec![0];
-        for &(_, _, gc) in &wchunks {
-            wb.push(wb.last().unwrap() + gc * d);
-        }
+        let (wchunks, wb) = weight_chunks(c, |_| p, d, gates_per);
         let pbounds = Arc::new(chunk_bounds(n, rows_per, c));
 
         // Device memory: data, masks and (with the solver's 6 weight and 4 prediction vectors).
@@ -160,9 +207,7 @@ impl<T: GpuReal> GpuBackend<T> {
 
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let mut xs = Vec::new();
-        let mut ms = Vec::new();
         let mut ys = Vec::new();
-        let mut mwords = vec![0u32; words];
         for &(r0, nr) in &rows {
             let xh: Vec<f64> = x
                 .slice(ndarray::s![r0..r0 + nr, ..])
@@ -176,14 +221,8 @@ impl<T: GpuReal> GpuBackend<T> {
                 .copied()
                 .collect();
             ys.push(storage_init(&ctx, &to_bytes::<T>(&yh), "y"));
-            let mut mb: Vec<u32> = Vec::with_capacity(nr * words);
-            for r in r0..r0 + nr {
-                mwords.iter_mut().for_each(|w| *w = 0);
-                mask.for_each_set(r, |i| mwords[i / 32] |= 1 << (i % 32));
-                mb.extend_from_slice(&mwords);
-            }
-            ms.push(storage_init(&ctx, bytemuck::cast_slice(&mb), "mask"));
         }
+        let ms = mask_chunks(&ctx, mask, &rows, words);
         // Cone-constraint vectors (n x c p) split the row chunks further to fit a binding.
         let cone_per = (maxb / ((c * p).max(1) * s)).max(1);
         let mut cone = Vec::new();
@@ -235,10 +274,25 @@ impl<T: GpuReal> GpuBackend<T> {
             colu,
             colg,
             zbuf: std::sync::Mutex::new(Vec::new()),
+            host_mask: Arc::new(mask.clone()),
+            row_sq: Arc::new(
+                x.rows()
+                    .into_iter()
+                    .map(|r| r.iter().map(|v| v * v).sum())
+                    .collect(),
+            ),
+            starts: (0..=c).map(|l| l * p).collect(),
+            packed: false,
+            gates_per,
             _t: PhantomData,
         };
         be.y_host = be.download(&be.y)?;
         Ok(be)
+    }
+
+    /// The mask column of output l's first gate: 0 (gates shared) or starts[l] (packed).
+    fn mask_base(&self, l: usize) -> usize {
+        if self.packed { self.starts[l] } else { 0 }
     }
 
     /// Number of row chunks and of weight chunks the problem was split into.
@@ -626,7 +680,7 @@ impl<T: GpuReal> GpuBackend<T> {
                             d,
                             c,
                             l,
-                            g0,
+                            g0 + self.mask_base(l),
                             gc,
                             self.words,
                             !first as usize,
@@ -760,6 +814,11 @@ impl<T: GpuReal> GpuBackend<T> {
         reals: [f64; 3],
         grad: Option<&GpuBuf>,
     ) -> Result<(f64, f64, f64)> {
+        if self.packed {
+            return Err(Error::Device(
+                "the cone operations are not defined on a working set's packed sub-problem".into(),
+            ));
+        }
         let mut scratch = self.zbuf.lock().expect("cone scratch lock");
         while scratch.len() < weights.len() {
             let b = self.alloc(&self.cbounds, "cone scratch");
@@ -797,14 +856,15 @@ impl<T: GpuReal> GpuBackend<T> {
     }
 
     fn bounds_for(&self, len: usize) -> Result<Arc<Vec<usize>>> {
-        if len == self.dims.weights() {
+        let weights = self.wbounds.last().copied().unwrap_or(0);
+        if len == weights {
             Ok(self.wbounds.clone())
         } else if len == self.dims.preds() {
             Ok(self.pbounds.clone())
         } else {
             Err(Error::shape(
                 "device vector",
-                format!("{} or {} entries", self.dims.weights(), self.dims.preds()),
+                format!("{weights} or {} entries", self.dims.preds()),
                 len.to_string(),
             ))
         }
@@ -925,7 +985,7 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
                         d,
                         c,
                         l,
-                        g0,
+                        g0 + self.mask_base(l),
                         gc,
                         self.words,
                         !first as usize,
@@ -1098,6 +1158,18 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
             self.y_host.iter().copied(),
             self.dims.c,
         ))
+    }
+
+    fn restrict(&self, gates: &[Vec<usize>]) -> Result<Self> {
+        self.restricted(gates)
+    }
+
+    fn design_norms(&self) -> Result<Vec<f64>> {
+        self.gate_frobenius()
+    }
+
+    fn output_starts(&self) -> Vec<usize> {
+        self.starts.clone()
     }
 
     fn group_norms(&self, u: &GpuBuf) -> Result<Vec<f64>> {

@@ -1,0 +1,695 @@
+//! Working sets and Gap Safe screening over (gate, output) groups: R-FISTA iterates only where
+//! the solution lives.
+//!
+//! The gated program is c group lassos sharing one design, so everything works per output.
+//! An outer step forms the full gradient at U (one forward, one adjoint), the duality gap per
+//! output from the scaled residual theta_l = a_l R_l, and then:
+//! - Gap Safe screening (Ndiaye, Fercoq, Gramfort & Salmon, JMLR 2017): the dual is m-strongly
+//!   concave, so ||theta*_l - theta_l|| <= r_l = sqrt(2 G_l / m), and
+//!   |a_l| m ||G_{l,i}|| + r_l ||D_i X||_F < lam proves U*_{l,i} = 0 (dropped for good);
+//! - priorities (celer): (lam - |a_l| m ||G_{l,i}||) / ||D_i X||_F, the distance of the group's
+//!   dual constraint from theta_l; active groups come first;
+//! - a working set of the k_l best groups of every output l, k_l at least twice output l's
+//!   active count (never dropping an active group), doubled when an outer step gains less
+//!   than half of the gap, and at most its count of unscreened groups; past [`FULL_FRACTION`]
+//!   of all groups the full problem is solved instead (never much slower than it);
+//! - R-FISTA on the packed sub-problem ([`Backend::restrict`]), warm-started, until its own
+//!   relative gap is [`INNER_FRACTION`] of the outer one.
+//!
+//! The run stops on the full problem's gap. Work is counted in full-product units: a product on
+//! a working set of W groups is W / (c p) of one.
+
+use super::executor::{Budget, Ctx, Executor, Iterative};
+use super::fista::{FistaParams, FistaSettings, FistaState, Smooth, Start, Workspace, solve_in};
+use super::gap::{Gap, neuron_duals};
+use super::{IterInfo, Observer, Solution, Status};
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::regularizer::Regularizer;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// Inner solves stop at this fraction of the outer relative gap (celer's 0.3).
+pub const INNER_FRACTION: f64 = 0.03;
+/// Past this fraction of the gates per output the run finishes on the full problem.
+pub const FULL_FRACTION: f64 = 0.75;
+/// With `auto`, past this fraction the run finishes on the full problem: a working set of a
+/// dense solution saves little per iteration and loses momentum at every outer step
+/// (measured in BENCHMARKS.md).
+pub const AUTO_FULL_FRACTION: f64 = 0.3;
+/// With `auto`, working sets are used from lambda >= this fraction of lambda_max: below it the
+/// solutions of the digits runs were dense enough (over a quarter of the groups active) for the
+/// full solve to be faster (measured in BENCHMARKS.md).
+pub const AUTO_MIN_RATIO: f64 = 0.025;
+/// Gates per output in the first working set (beside twice the active ones).
+pub const INITIAL_GATES: usize = 10;
+
+/// Whether a gated solve iterates on working sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkingSet {
+    /// Where the rules hold: neuron-gl1, lambda > 0, the gap stopping rule.
+    Auto,
+    /// Always (an error where the rules do not hold).
+    On,
+    /// Never: R-FISTA on all groups.
+    #[default]
+    Off,
+}
+
+/// What a working-set run did, for the summary.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WsSummary {
+    /// Outer steps (full gradients).
+    pub outer: usize,
+    /// Groups in the last working set (c k), and all groups (c p).
+    pub size: usize,
+    pub groups: usize,
+    /// Groups proven zero.
+    pub screened: usize,
+    /// Whether the run ended on the full problem (the working set grew past half of it).
+    pub went_full: bool,
+}
+
+/// Whether `s` asks for working sets, or an error where `on` cannot have them.
+pub fn use_working_set(s: &FistaSettings) -> Result<bool> {
+    let why = if s.regularizer != Regularizer::NeuronGl1 {
+        Some(format!(
+            "the screening rules are implemented for neuron-gl1 only, not {:?}",
+            s.regularizer
+        ))
+    } else if s.lambda <= 0.0 {
+        Some("lambda is 0".to_string())
+    } else if s.gap_tol.is_none() {
+        Some("working sets stop by the duality gap: use --stop gap".to_string())
+    } else {
+        None
+    };
+    match (s.working_set, why) {
+        (WorkingSet::Off, _) => Ok(false),
+        (WorkingSet::Auto, w) => Ok(w.is_none()),
+        (WorkingSet::On, None) => Ok(true),
+        (WorkingSet::On, Some(w)) => Err(Error::param(
+            "working_set",
+            format!("on is not available here: {w}"),
+        )),
+    }
+}
+
+/// Whether working sets pay on `be` for settings `s` (which [`use_working_set`] accepted):
+/// always with `on`; with `auto` when lambda >= [`AUTO_MIN_RATIO`] lambda_max (one product).
+pub fn pays<B: Backend>(be: &B, s: &FistaSettings) -> Result<bool> {
+    if s.working_set != WorkingSet::Auto {
+        return Ok(true);
+    }
+    let ratio = s.lambda / lambda_max(be)?;
+    let yes = ratio >= AUTO_MIN_RATIO;
+    log::info!(
+        "working sets {}: lambda / lambda_max = {ratio:.3e} (auto uses them from {AUTO_MIN_RATIO})",
+        if yes { "on" } else { "off" }
+    );
+    Ok(yes)
+}
+
+/// The gated program by working sets, from `init` or a checkpoint `resume` (whose iterate
+/// restarts the outer loop; the iteration count carries on). Checkpoints hold the full
+/// problem's state, so they resume with or without working sets.
+pub fn solve_ws<B: Backend>(
+    be: &B,
+    params: &FistaParams,
+    init: Option<&[f64]>,
+    resume: Option<&FistaState>,
+    obs: &mut dyn Observer,
+) -> Result<Solution> {
+    let s = params.get();
+    let dims = be.dims();
+    let u = match (resume, init) {
+        (Some(st), _) => st.u.clone(),
+        (None, Some(w)) => w.to_vec(),
+        (None, None) => vec![0.0; dims.weights()],
+    };
+    if u.len() != dims.weights() {
+        return Err(Error::shape(
+            "initial weights",
+            dims.weights().to_string(),
+            u.len().to_string(),
+        ));
+    }
+    let mut run = WsRun::new(be, s, u, resume)?;
+    let budget = Budget {
+        max_iters: s.max_iters,
+        time_limit: s.time_limit,
+    };
+    let status = Executor::new(budget, obs).run(&mut run)?;
+    let m = run.state;
+    Ok(Solution {
+        weights: run.u,
+        status,
+        iterations: run.iterations,
+        objective: m.loss + s.lambda * m.pen,
+        loss: m.loss,
+        cone_penalty: 0.0,
+        penalty: m.pen,
+        grad_norm_sq: m.gnsq,
+        gap: m.gap.map(|g| g.gap),
+        rel_gap: m.gap.map(|g| g.rel_gap),
+        products: run.products,
+        step: run.eta,
+        line_search_failures: run.failures,
+        time_s: run.start.elapsed().as_secs_f64(),
+        working_set: Some(WsSummary {
+            outer: run.outer,
+            size: run.ks.iter().sum(),
+            groups: dims.c * dims.p,
+            screened: run.screened.iter().filter(|&&x| x).count(),
+            went_full: run.went_full,
+        }),
+    })
+}
+
+/// The smallest lambda at which U = 0 solves the gated program with neuron groups:
+/// max_{l,i} ||X^T D_i Y_l|| / (n c), the largest group norm of the gradient at zero (one
+/// adjoint product).
+pub fn lambda_max<B: Backend>(be: &B) -> Result<f64> {
+    let dims = be.dims();
+    let zeros = be.zeros(dims.preds())?;
+    let mut grad = be.zeros(be.weights_len())?;
+    be.gradient(&zeros, &mut grad)?;
+    Ok(be.group_norms(&grad)?.into_iter().fold(0.0, f64::max))
+}
+
+/// What an outer step measures at U on the full problem.
+#[derive(Debug, Clone, Default)]
+struct Measured {
+    loss: f64,
+    pen: f64,
+    gnsq: f64,
+    gap: Option<Gap>,
+    /// Per output: the dual scale a_l and the gap G_l at the current dual point.
+    scale: Vec<f64>,
+    out_gap: Vec<f64>,
+    grad_norms: Vec<f64>,
+    u_norms: Vec<f64>,
+}
+
+struct WsRun<'a, B: Backend> {
+    be: &'a B,
+    s: &'a FistaSettings,
+    /// ||D_i X||_F per gate.
+    norms: Vec<f64>,
+    /// U on the host (c, p, d) and on the device.
+    u: Vec<f64>,
+    ubuf: B::Buf,
+    preds: B::Buf,
+    grad: B::Buf,
+    screened: Vec<bool>,
+    /// Gates per output in the working set (0 before the first).
+    ks: Vec<usize>,
+    iterations: usize,
+    eta: f64,
+    failures: usize,
+    /// Work in full-product units.
+    products: f64,
+    outer: usize,
+    best_dual: Vec<f64>,
+    y_sq: f64,
+    state: Measured,
+    prev_rel_gap: f64,
+    inner_status: Option<Status>,
+    went_full: bool,
+    /// The certificate of the full problem's own solve, once the run went there.
+    full_gap: Option<(f64, f64)>,
+    start: Instant,
+}
+
+/// Gap Safe screening at U (the rule the working sets apply): which (l, i) groups, in (l, i)
+/// order, are proven zero at the optimum of the gated program with neuron groups. One forward
+/// and one adjoint product.
+pub fn safe_screen<B: Backend>(be: &B, s: &FistaSettings, u: &[f64]) -> Result<Vec<bool>> {
+    let mut run = WsRun::new(be, s, u.to_vec(), None)?;
+    run.measure()?;
+    Ok(run.screened)
+}
+
+impl<'a, B: Backend> WsRun<'a, B> {
+    fn new(
+        be: &'a B,
+        s: &'a FistaSettings,
+        u: Vec<f64>,
+        resume: Option<&FistaState>,
+    ) -> Result<Self> {
+        let dims = be.dims();
+        let z = be.zeros(dims.preds())?;
+        Ok(WsRun {
+            be,
+            s,
+            norms: be.design_norms()?,
+            ubuf: be.upload(&u)?,
+            u,
+            preds: z,
+            grad: be.zeros(dims.weights())?,
+            screened: vec![false; dims.c * dims.p],
+            ks: vec![0; dims.c],
+            iterations: resume.map_or(0, |st| st.iteration),
+            eta: resume.map_or(s.step0, |st| st.eta),
+            failures: resume.map_or(0, |st| st.failures),
+            products: 0.0,
+            outer: 0,
+            best_dual: resume
+                .and_then(|st| st.best_dual.clone())
+                .unwrap_or_default(),
+            // ||Y||^2 = 2 n c f(0); the predictions are still zero here.
+            y_sq: 0.0,
+            state: Measured::default(),
+            prev_rel_gap: f64::INFINITY,
+            inner_status: None,
+            went_full: false,
+            full_gap: None,
+            start: Instant::now(),
+        }
+        .with_y_sq()?)
+    }
+
+    fn with_y_sq(mut self) -> Result<Self> {
+        let dims = self.be.dims();
+        self.y_sq = self.be.loss(&self.preds)? * (2 * dims.n * dims.c) as f64;
+        Ok(self)
+    }
+
+    /// Forward, gradient, objective and gap per output at U (two full products).
+    fn measure(&mut self) -> Result<()> {
+        let (be, s) = (self.be, self.s);
+        let dims = be.dims();
+        let m = (dims.n * dims.c) as f64;
+        be.forward(&self.ubuf, &mut self.preds)?;
+        be.gradient(&self.preds, &mut self.grad)?;
+        self.products += 2.0;
+        let loss = be.loss(&self.preds)?;
+        let (pen, gnsq) = be.objective_terms(s.regularizer, s.lambda, &self.ubuf, &self.grad)?;
+        let terms = be.output_terms(&self.preds)?;
+        let grad_norms = be.group_norms(&self.grad)?;
+        let u_norms = be.group_norms(&self.ubuf)?;
+        let p = dims.p.max(1);
+        let starts: Vec<usize> = (0..=dims.c).map(|l| l * p).collect();
+        let duals = neuron_duals(&terms, &grad_norms, &starts, s.lambda, m);
+        let out_gap: Vec<f64> = (0..dims.c)
+            .map(|l| {
+                let pen_l: f64 = u_norms[l * p..(l + 1) * p].iter().sum();
+                terms[l][0] / (2.0 * m) + s.lambda * pen_l - duals[l].dual
+            })
+            .collect();
+        if self.best_dual.len() != dims.c {
+            self.best_dual = vec![f64::NEG_INFINITY; dims.c];
+        }
+        for (b, d) in self.best_dual.iter_mut().zip(&duals) {
+            *b = b.max(d.dual);
+        }
+        let primal = loss + s.lambda * pen;
+        let dual: f64 = self.best_dual.iter().sum();
+        let p0 = self.y_sq / (2.0 * m);
+        let gap = primal - dual;
+        self.state = Measured {
+            loss,
+            pen,
+            gnsq,
+            gap: Some(Gap {
+                primal,
+                dual,
+                gap,
+                rel_gap: if p0 > 0.0 { gap / p0 } else { gap },
+            }),
+            scale: duals.iter().map(|d| d.scale).collect(),
+            out_gap,
+            grad_norms,
+            u_norms,
+        };
+        self.screen();
+        Ok(())
+    }
+
+    /// Gap Safe screening of the zero groups at the current dual point.
+    fn screen(&mut self) {
+        let dims = self.be.dims();
+        let (m, lam) = ((dims.n * dims.c) as f64, self.s.lambda);
+        let st = &self.state;
+        for l in 0..dims.c {
+            let radius = (2.0 * st.out_gap[l].max(0.0) / m).sqrt();
+            let a = st.scale[l].abs() * m;
+            for i in 0..dims.p {
+                let g = l * dims.p + i;
+                if !self.screened[g]
+                    && st.u_norms[g] == 0.0
+                    && a * st.grad_norms[g] + radius * self.norms[i] < lam
+                {
+                    self.screened[g] = true;
+                }
+            }
+        }
+    }
+
+    fn rel_gap(&self) -> f64 {
+        self.state.gap.map_or(f64::INFINITY, |g| g.rel_gap)
+    }
+
+    /// The next working set: k_l gates for output l, active ones first, then by priority.
+    fn choose(&mut self) -> Vec<Vec<usize>> {
+        let dims = self.be.dims();
+        let (m, lam, p) = ((dims.n * dims.c) as f64, self.s.lambda, dims.p);
+        let stalled = self.rel_gap() > 0.5 * self.prev_rel_gap;
+        let st = &self.state;
+        (0..dims.c)
+            .map(|l| {
+                let group = |i: usize| l * p + i;
+                let active = (0..p).filter(|&i| st.u_norms[group(i)] > 0.0).count();
+                // Screened groups never need a place.
+                let open = (0..p).filter(|&i| !self.screened[group(i)]).count();
+                let prev = self.ks[l];
+                let mut k = (2 * active).max(INITIAL_GATES);
+                if prev > 0 && stalled {
+                    k = k.max(2 * prev);
+                }
+                let k = k.min(open).max(active).clamp(1, p);
+                self.ks[l] = k;
+                let prio = |i: usize| {
+                    let g = group(i);
+                    if st.u_norms[g] > 0.0 {
+                        f64::NEG_INFINITY
+                    } else if self.screened[g] {
+                        f64::INFINITY
+                    } else {
+                        let n = self.norms[i].max(f64::MIN_POSITIVE);
+                        (lam - st.scale[l].abs() * m * st.grad_norms[g]) / n
+                    }
+                };
+                let mut order: Vec<usize> = (0..p).collect();
+                order.sort_by(|&a, &b| prio(a).total_cmp(&prio(b)).then(a.cmp(&b)));
+                let mut g: Vec<usize> = order[..k].to_vec();
+                g.sort_unstable();
+                g
+            })
+            .collect()
+    }
+
+    /// Solves the sub-problem on `gates` (or the full problem, `None`) from U to `tol`, and
+    /// takes its iterate, step and counts.
+    fn inner(&mut self, gates: Option<&[Vec<usize>]>, tol: f64, cx: Ctx<'_>) -> Result<()> {
+        let be = self.be;
+        let dims = be.dims();
+        let settings = FistaSettings {
+            gap_tol: Some(tol),
+            step0: self.eta,
+            max_iters: self.s.max_iters.saturating_sub(self.iterations).max(1),
+            time_limit: cx.time_left.map(|t| t.max(1e-3)),
+            working_set: WorkingSet::Off,
+            ..self.s.clone()
+        };
+        let params = FistaParams::derived(settings);
+        let smooth = Smooth::gated();
+        let size = gates.map_or(dims.c * dims.p, |g| g.iter().map(Vec::len).sum());
+        let mut obs = WsObs {
+            inner: cx.obs,
+            base: self.iterations,
+            products: self.products,
+            unit: size as f64 / (dims.c * dims.p).max(1) as f64,
+            start: self.start,
+            gates,
+            dims,
+            best_dual: &self.best_dual,
+            sizes: (size, self.screened.iter().filter(|&&x| x).count()),
+        };
+        let sol = match gates {
+            Some(gates) => {
+                let sub = be.restrict(gates)?;
+                let uw = gather(&self.u, gates, dims.p, dims.d);
+                let mut ws = Workspace::new(&sub, &smooth)?;
+                let sol = solve_in(
+                    &sub,
+                    &params,
+                    &mut ws,
+                    Start::Weights(&uw),
+                    &smooth,
+                    &mut obs,
+                )?;
+                let uw = sub.download(ws.u())?;
+                self.u.iter_mut().for_each(|v| *v = 0.0);
+                scatter(&uw, gates, dims.p, dims.d, &mut self.u);
+                sol
+            }
+            None => {
+                let mut ws = Workspace::new(be, &smooth)?;
+                let sol = solve_in(
+                    be,
+                    &params,
+                    &mut ws,
+                    Start::Weights(&self.u),
+                    &smooth,
+                    &mut obs,
+                )?;
+                self.u = be.download(ws.u())?;
+                self.full_gap = sol.gap.zip(sol.rel_gap);
+                sol
+            }
+        };
+        self.ubuf = be.upload(&self.u)?;
+        self.products += sol.products * obs.unit;
+        self.iterations += sol.iterations;
+        self.failures += sol.line_search_failures;
+        self.eta = sol.step;
+        self.inner_status = Some(sol.status);
+        Ok(())
+    }
+
+    fn info(&self) -> IterInfo {
+        let m = &self.state;
+        IterInfo {
+            iteration: self.iterations,
+            objective: m.loss + self.s.lambda * m.pen,
+            loss: m.loss,
+            penalty: m.pen,
+            grad_norm_sq: m.gnsq,
+            gap: m.gap.map(|g| g.gap),
+            rel_gap: m.gap.map(|g| g.rel_gap),
+            products: self.products,
+            step: self.eta,
+            restarted: false,
+            line_search_tries: 0,
+            active: Some(m.u_norms.iter().filter(|&&v| v > 0.0).count()),
+            time_s: self.start.elapsed().as_secs_f64(),
+            outer: Some(self.outer),
+            working_set: Some(self.ks.iter().sum()),
+            screened: Some(self.screened.iter().filter(|&&x| x).count()),
+        }
+    }
+
+    /// The full problem's state at U as R-FISTA checkpoints it (V = U, t = 1).
+    fn state(&self) -> FistaState {
+        full_state(
+            self.iterations,
+            self.eta,
+            self.failures,
+            self.u.clone(),
+            self.u.clone(),
+            &self.best_dual,
+        )
+    }
+}
+
+fn full_state(
+    iteration: usize,
+    eta: f64,
+    failures: usize,
+    u: Vec<f64>,
+    v: Vec<f64>,
+    best_dual: &[f64],
+) -> FistaState {
+    FistaState {
+        iteration,
+        t: 1.0,
+        eta,
+        f_init: 0.0,
+        failures,
+        u,
+        v,
+        z: None,
+        at_v: None,
+        best_dual: (!best_dual.is_empty()).then(|| best_dual.to_vec()),
+    }
+}
+
+impl<B: Backend> Iterative for WsRun<'_, B> {
+    fn iteration(&self) -> usize {
+        self.iterations
+    }
+
+    fn init(&mut self, _cx: Ctx<'_>) -> Result<Option<IterInfo>> {
+        self.measure()?;
+        Ok(Some(self.info()))
+    }
+
+    fn next(&mut self, cx: Ctx<'_>) -> Result<Option<IterInfo>> {
+        let dims = self.be.dims();
+        let gates = self.choose();
+        let tol = self.s.gap_tol.expect("working sets run on the gap rule");
+        self.prev_rel_gap = self.rel_gap();
+        let size: usize = self.ks.iter().sum();
+        let full_at = match self.s.working_set {
+            WorkingSet::Auto => AUTO_FULL_FRACTION,
+            _ => FULL_FRACTION,
+        };
+        if size as f64 > full_at * (dims.c * dims.p) as f64 {
+            // A packed copy of most groups costs nearly the full problem: finish there.
+            self.went_full = true;
+            self.ks = vec![dims.p; dims.c];
+            self.inner(None, tol, cx)?;
+        } else {
+            let inner_tol = (INNER_FRACTION * self.prev_rel_gap).max(0.1 * tol);
+            self.inner(Some(&gates), inner_tol, cx)?;
+        }
+        self.outer += 1;
+        self.measure()?;
+        // The full problem's own solve certifies with the best dual of all its iterations.
+        if let (Some((gap, rel_gap)), Some(g)) = (self.full_gap, self.state.gap.as_mut()) {
+            if rel_gap < g.rel_gap {
+                g.dual += g.gap - gap;
+                (g.gap, g.rel_gap) = (gap, rel_gap);
+            }
+        }
+        Ok(Some(self.info()))
+    }
+
+    fn terminate(&self) -> Option<Status> {
+        let tol = self.s.gap_tol.unwrap_or(0.0);
+        if self.rel_gap() <= tol {
+            return Some(Status::Converged);
+        }
+        match self.inner_status {
+            Some(s @ (Status::Interrupted | Status::Diverged | Status::MaxTime)) => Some(s),
+            // The full problem's own solve ended short of its gap: its verdict stands.
+            Some(s) if self.went_full => Some(s),
+            _ => None,
+        }
+    }
+
+    fn checkpoint(&mut self, obs: &mut dyn Observer) -> Result<()> {
+        obs.checkpoint(&self.state())
+    }
+}
+
+/// Passes the inner solve's iterations on with the whole run's count, work and working-set
+/// sizes, and turns its checkpoints into the full problem's.
+struct WsObs<'a> {
+    inner: &'a mut dyn Observer,
+    base: usize,
+    /// Work before this inner solve, and one inner product's share of a full one.
+    products: f64,
+    unit: f64,
+    start: Instant,
+    /// The working set (None: the full problem).
+    gates: Option<&'a [Vec<usize>]>,
+    dims: crate::backend::Dims,
+    /// The full problem's best duals (the sub-problem's do not bound the full optimum).
+    best_dual: &'a [f64],
+    /// (groups in the working set, groups screened).
+    sizes: (usize, usize),
+}
+
+impl Observer for WsObs<'_> {
+    fn wants_detail(&self, k: usize) -> bool {
+        self.inner.wants_detail(self.base + k)
+    }
+    fn checkpoint_every(&self) -> Option<usize> {
+        self.inner.checkpoint_every()
+    }
+    fn checkpoint_due(&self, k: usize) -> bool {
+        self.inner.checkpoint_due(self.base + k)
+    }
+    fn should_stop(&self) -> bool {
+        self.inner.should_stop()
+    }
+    fn checkpoint(&mut self, st: &FistaState) -> Result<()> {
+        let (u, v) = match self.gates {
+            Some(g) => {
+                let (p, d) = (self.dims.p, self.dims.d);
+                let mut u = vec![0.0; self.dims.weights()];
+                let mut v = vec![0.0; self.dims.weights()];
+                scatter(&st.u, g, p, d, &mut u);
+                scatter(&st.v, g, p, d, &mut v);
+                (u, v)
+            }
+            None => (st.u.clone(), st.v.clone()),
+        };
+        let mut full = full_state(
+            self.base + st.iteration,
+            st.eta,
+            st.failures,
+            u,
+            v,
+            self.best_dual,
+        );
+        full.t = st.t;
+        self.inner.checkpoint(&full)
+    }
+    fn observe(&mut self, info: &IterInfo) {
+        // Iteration 0 repeats the outer row just reported.
+        if info.iteration == 0 {
+            return;
+        }
+        let mut i = info.clone();
+        i.iteration = self.base + info.iteration;
+        i.products = self.products + info.products * self.unit;
+        i.time_s = self.start.elapsed().as_secs_f64();
+        // The inner gap is the sub-problem's; the outer rows carry the full one.
+        i.working_set = Some(self.sizes.0);
+        i.screened = Some(self.sizes.1);
+        self.inner.observe(&i);
+    }
+}
+
+/// U_W (output after output, k_l groups each) from U (c, p, d).
+fn gather(u: &[f64], gates: &[Vec<usize>], p: usize, d: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(gates.iter().map(Vec::len).sum::<usize>() * d);
+    for (l, g) in gates.iter().enumerate() {
+        for &i in g {
+            out.extend_from_slice(&u[(l * p + i) * d..(l * p + i + 1) * d]);
+        }
+    }
+    out
+}
+
+/// Writes U_W into its groups of U (c, p, d); the other groups are left alone.
+fn scatter(uw: &[f64], gates: &[Vec<usize>], p: usize, d: usize, u: &mut [f64]) {
+    let pairs = gates
+        .iter()
+        .enumerate()
+        .flat_map(|(l, g)| g.iter().map(move |&i| l * p + i));
+    for (j, g) in pairs.enumerate() {
+        u[g * d..(g + 1) * d].copy_from_slice(&uw[j * d..(j + 1) * d]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gather_scatter_round_trip() {
+        let (p, d) = (4, 2);
+        let u: Vec<f64> = (0..2 * p * d).map(|v| v as f64).collect();
+        let gates = vec![vec![1, 3], vec![2]];
+        let uw = gather(&u, &gates, p, d);
+        assert_eq!(uw, vec![2.0, 3.0, 6.0, 7.0, 12.0, 13.0]);
+        let mut back = vec![0.0; u.len()];
+        scatter(&uw, &gates, p, d, &mut back);
+        for (g, chunk) in back.chunks(d).enumerate() {
+            let kept = [1, 3, 6].contains(&g);
+            assert_eq!(
+                chunk,
+                if kept {
+                    &u[g * d..(g + 1) * d]
+                } else {
+                    &[0.0, 0.0][..]
+                }
+            );
+        }
+    }
+}

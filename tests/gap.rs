@@ -154,10 +154,10 @@ fn two_product_iterates_equal_three_product_ones() {
         two.products,
         three.products
     );
-    let per_iter = two.products as f64 / two.iterations as f64;
+    let per_iter = two.products / two.iterations as f64;
     eprintln!(
         "products per iteration: two {per_iter:.2}, three {:.2}",
-        three.products as f64 / 300.0
+        three.products / 300.0
     );
 }
 

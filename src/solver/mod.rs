@@ -10,6 +10,7 @@ pub mod observer;
 pub mod smooth;
 pub mod working_set;
 pub mod workspace;
+mod ws_inner;
 
 pub use al::{AlParams, AlSettings, AlSolution, AlState, solve_al, solve_al_resumable};
 pub use fista::{

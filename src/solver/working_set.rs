@@ -22,6 +22,7 @@
 use super::executor::{Budget, Ctx, Executor, Iterative};
 use super::fista::{FistaParams, FistaSettings, FistaState, Smooth, Start, Workspace, solve_in};
 use super::gap::{Gap, neuron_duals};
+use super::ws_inner::{WsObs, full_state, gather, scatter};
 use super::{IterInfo, Observer, Solution, Status};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
@@ -240,7 +241,7 @@ impl<'a, B: Backend> WsRun<'a, B> {
     ) -> Result<Self> {
         let dims = be.dims();
         let z = be.zeros(dims.preds())?;
-        Ok(WsRun {
+        WsRun {
             be,
             s,
             norms: be.design_norms()?,
@@ -267,7 +268,7 @@ impl<'a, B: Backend> WsRun<'a, B> {
             full_gap: None,
             start: Instant::now(),
         }
-        .with_y_sq()?)
+        .with_y_sq()
     }
 
     fn with_y_sq(mut self) -> Result<Self> {
@@ -494,28 +495,6 @@ impl<'a, B: Backend> WsRun<'a, B> {
     }
 }
 
-fn full_state(
-    iteration: usize,
-    eta: f64,
-    failures: usize,
-    u: Vec<f64>,
-    v: Vec<f64>,
-    best_dual: &[f64],
-) -> FistaState {
-    FistaState {
-        iteration,
-        t: 1.0,
-        eta,
-        f_init: 0.0,
-        failures,
-        u,
-        v,
-        z: None,
-        at_v: None,
-        best_dual: (!best_dual.is_empty()).then(|| best_dual.to_vec()),
-    }
-}
-
 impl<B: Backend> Iterative for WsRun<'_, B> {
     fn iteration(&self) -> usize {
         self.iterations
@@ -572,124 +551,5 @@ impl<B: Backend> Iterative for WsRun<'_, B> {
 
     fn checkpoint(&mut self, obs: &mut dyn Observer) -> Result<()> {
         obs.checkpoint(&self.state())
-    }
-}
-
-/// Passes the inner solve's iterations on with the whole run's count, work and working-set
-/// sizes, and turns its checkpoints into the full problem's.
-struct WsObs<'a> {
-    inner: &'a mut dyn Observer,
-    base: usize,
-    /// Work before this inner solve, and one inner product's share of a full one.
-    products: f64,
-    unit: f64,
-    start: Instant,
-    /// The working set (None: the full problem).
-    gates: Option<&'a [Vec<usize>]>,
-    dims: crate::backend::Dims,
-    /// The full problem's best duals (the sub-problem's do not bound the full optimum).
-    best_dual: &'a [f64],
-    /// (groups in the working set, groups screened).
-    sizes: (usize, usize),
-}
-
-impl Observer for WsObs<'_> {
-    fn wants_detail(&self, k: usize) -> bool {
-        self.inner.wants_detail(self.base + k)
-    }
-    fn checkpoint_every(&self) -> Option<usize> {
-        self.inner.checkpoint_every()
-    }
-    fn checkpoint_due(&self, k: usize) -> bool {
-        self.inner.checkpoint_due(self.base + k)
-    }
-    fn should_stop(&self) -> bool {
-        self.inner.should_stop()
-    }
-    fn checkpoint(&mut self, st: &FistaState) -> Result<()> {
-        let (u, v) = match self.gates {
-            Some(g) => {
-                let (p, d) = (self.dims.p, self.dims.d);
-                let mut u = vec![0.0; self.dims.weights()];
-                let mut v = vec![0.0; self.dims.weights()];
-                scatter(&st.u, g, p, d, &mut u);
-                scatter(&st.v, g, p, d, &mut v);
-                (u, v)
-            }
-            None => (st.u.clone(), st.v.clone()),
-        };
-        let mut full = full_state(
-            self.base + st.iteration,
-            st.eta,
-            st.failures,
-            u,
-            v,
-            self.best_dual,
-        );
-        full.t = st.t;
-        self.inner.checkpoint(&full)
-    }
-    fn observe(&mut self, info: &IterInfo) {
-        // Iteration 0 repeats the outer row just reported.
-        if info.iteration == 0 {
-            return;
-        }
-        let mut i = info.clone();
-        i.iteration = self.base + info.iteration;
-        i.products = self.products + info.products * self.unit;
-        i.time_s = self.start.elapsed().as_secs_f64();
-        // The inner gap is the sub-problem's; the outer rows carry the full one.
-        i.working_set = Some(self.sizes.0);
-        i.screened = Some(self.sizes.1);
-        self.inner.observe(&i);
-    }
-}
-
-/// U_W (output after output, k_l groups each) from U (c, p, d).
-fn gather(u: &[f64], gates: &[Vec<usize>], p: usize, d: usize) -> Vec<f64> {
-    let mut out = Vec::with_capacity(gates.iter().map(Vec::len).sum::<usize>() * d);
-    for (l, g) in gates.iter().enumerate() {
-        for &i in g {
-            out.extend_from_slice(&u[(l * p + i) * d..(l * p + i + 1) * d]);
-        }
-    }
-    out
-}
-
-/// Writes U_W into its groups of U (c, p, d); the other groups are left alone.
-fn scatter(uw: &[f64], gates: &[Vec<usize>], p: usize, d: usize, u: &mut [f64]) {
-    let pairs = gates
-        .iter()
-        .enumerate()
-        .flat_map(|(l, g)| g.iter().map(move |&i| l * p + i));
-    for (j, g) in pairs.enumerate() {
-        u[g * d..(g + 1) * d].copy_from_slice(&uw[j * d..(j + 1) * d]);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gather_scatter_round_trip() {
-        let (p, d) = (4, 2);
-        let u: Vec<f64> = (0..2 * p * d).map(|v| v as f64).collect();
-        let gates = vec![vec![1, 3], vec![2]];
-        let uw = gather(&u, &gates, p, d);
-        assert_eq!(uw, vec![2.0, 3.0, 6.0, 7.0, 12.0, 13.0]);
-        let mut back = vec![0.0; u.len()];
-        scatter(&uw, &gates, p, d, &mut back);
-        for (g, chunk) in back.chunks(d).enumerate() {
-            let kept = [1, 3, 6].contains(&g);
-            assert_eq!(
-                chunk,
-                if kept {
-                    &u[g * d..(g + 1) * d]
-                } else {
-                    &[0.0, 0.0][..]
-                }
-            );
-        }
     }
 }

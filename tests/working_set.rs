@@ -254,3 +254,27 @@ fn on_refuses_where_the_rules_do_not_hold() {
     }
     let _ = be;
 }
+
+/// The GPU runs the same working-set solve (packed sub-problems on the device) to the CPU's
+/// objective; skipped without an adapter unless REQUIRE_GPU=1.
+#[test]
+fn working_set_solve_on_the_gpu_matches_the_cpu() {
+    let prob = problem(300, 6, 40, 3, 1000);
+    let Some(gpu) = gpu32(&prob, true) else {
+        return;
+    };
+    let cpu = cpu64(&prob, CpuOptions::default());
+    let lam = 0.1 * lambda_max(&cpu).unwrap();
+    let params = settings(lam, 1e-5, WorkingSet::On).check().unwrap();
+    let want = solve_ws(&cpu, &params, None, None, &mut Recorder::default()).unwrap();
+    let got = solve_ws(&gpu, &params, None, None, &mut Recorder::default()).unwrap();
+    assert_eq!(got.status, Status::Converged);
+    assert!(got.working_set.unwrap().outer >= 1);
+    let rel = (got.objective - want.objective).abs() / want.objective;
+    assert!(
+        rel < 1e-4,
+        "gpu {} cpu {}: rel {rel:e}",
+        got.objective,
+        want.objective
+    );
+}

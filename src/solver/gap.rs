@@ -173,6 +173,19 @@ pub fn duality_gap<B: Backend>(
         }
         Regularizer::None => unreachable!("returned above"),
     };
+    Ok(Some(certify(primal, &duals, best_dual, y_sq, m)))
+}
+
+/// The gap of primal value `primal` against the per-output dual values `duals`, or against the
+/// best dual value per output kept in `best_dual` over a solve (updated here); `y_sq` = ||Y||^2,
+/// m = n c.
+pub fn certify(
+    primal: f64,
+    duals: &[f64],
+    best_dual: Option<&mut Vec<f64>>,
+    y_sq: f64,
+    m: f64,
+) -> Gap {
     // Every feasible dual point bounds the optimum from below, so the best one seen in a solve
     // (per output: the dual separates) certifies the current iterate too.
     let dual = match best_dual {
@@ -181,7 +194,7 @@ pub fn duality_gap<B: Backend>(
                 *kept = vec![f64::NEG_INFINITY; duals.len()];
             }
             kept.iter_mut()
-                .zip(&duals)
+                .zip(duals)
                 .map(|(k, &d)| {
                     *k = k.max(d);
                     *k
@@ -192,10 +205,10 @@ pub fn duality_gap<B: Backend>(
     };
     let p0 = y_sq / (2.0 * m);
     let gap = primal - dual;
-    Ok(Some(Gap {
+    Gap {
         primal,
         dual,
         gap,
         rel_gap: if p0 > 0.0 { gap / p0 } else { gap },
-    }))
+    }
 }

@@ -21,7 +21,7 @@
 
 use super::executor::{Budget, Ctx, Executor, Iterative};
 use super::fista::{FistaParams, FistaSettings, FistaState, Smooth, Start, Workspace, solve_in};
-use super::gap::{Gap, neuron_duals};
+use super::gap::{Gap, certify, neuron_duals};
 use super::ws_inner::{WsObs, full_state, gather, scatter};
 use super::{IterInfo, Observer, Solution, Status};
 use crate::backend::Backend;
@@ -142,6 +142,7 @@ pub fn solve_ws<B: Backend>(
         time_limit: s.time_limit,
     };
     let status = Executor::new(budget, obs).run(&mut run)?;
+    let screened = run.screened_count();
     let m = run.state;
     Ok(Solution {
         weights: run.u,
@@ -162,7 +163,7 @@ pub fn solve_ws<B: Backend>(
             outer: run.outer,
             size: run.ks.iter().sum(),
             groups: dims.c * dims.p,
-            screened: run.screened.iter().filter(|&&x| x).count(),
+            screened,
             went_full: run.went_full,
         }),
     })
@@ -228,7 +229,7 @@ struct WsRun<'a, B: Backend> {
 /// and one adjoint product.
 pub fn safe_screen<B: Backend>(be: &B, s: &FistaSettings, u: &[f64]) -> Result<Vec<bool>> {
     let mut run = WsRun::new(be, s, u.to_vec(), None)?;
-    run.measure()?;
+    run.measure(false)?;
     Ok(run.screened)
 }
 
@@ -277,14 +278,18 @@ impl<'a, B: Backend> WsRun<'a, B> {
         Ok(self)
     }
 
-    /// Forward, gradient, objective and gap per output at U (two full products).
-    fn measure(&mut self) -> Result<()> {
+    /// Gradient, objective and gap per output at U (one full product; a forward first unless
+    /// `self.preds` already holds U's predictions).
+    fn measure(&mut self, preds_fresh: bool) -> Result<()> {
         let (be, s) = (self.be, self.s);
         let dims = be.dims();
         let m = (dims.n * dims.c) as f64;
-        be.forward(&self.ubuf, &mut self.preds)?;
+        if !preds_fresh {
+            be.forward(&self.ubuf, &mut self.preds)?;
+            self.products += 1.0;
+        }
         be.gradient(&self.preds, &mut self.grad)?;
-        self.products += 2.0;
+        self.products += 1.0;
         let loss = be.loss(&self.preds)?;
         let (pen, gnsq) = be.objective_terms(s.regularizer, s.lambda, &self.ubuf, &self.grad)?;
         let terms = be.output_terms(&self.preds)?;
@@ -299,26 +304,19 @@ impl<'a, B: Backend> WsRun<'a, B> {
                 terms[l][0] / (2.0 * m) + s.lambda * pen_l - duals[l].dual
             })
             .collect();
-        if self.best_dual.len() != dims.c {
-            self.best_dual = vec![f64::NEG_INFINITY; dims.c];
-        }
-        for (b, d) in self.best_dual.iter_mut().zip(&duals) {
-            *b = b.max(d.dual);
-        }
-        let primal = loss + s.lambda * pen;
-        let dual: f64 = self.best_dual.iter().sum();
-        let p0 = self.y_sq / (2.0 * m);
-        let gap = primal - dual;
+        let dual_values: Vec<f64> = duals.iter().map(|d| d.dual).collect();
+        let gap = certify(
+            loss + s.lambda * pen,
+            &dual_values,
+            Some(&mut self.best_dual),
+            self.y_sq,
+            m,
+        );
         self.state = Measured {
             loss,
             pen,
             gnsq,
-            gap: Some(Gap {
-                primal,
-                dual,
-                gap,
-                rel_gap: if p0 > 0.0 { gap / p0 } else { gap },
-            }),
+            gap: Some(gap),
             scale: duals.iter().map(|d| d.scale).collect(),
             out_gap,
             grad_norms,
@@ -332,20 +330,28 @@ impl<'a, B: Backend> WsRun<'a, B> {
     fn screen(&mut self) {
         let dims = self.be.dims();
         let (m, lam) = ((dims.n * dims.c) as f64, self.s.lambda);
-        let st = &self.state;
         for l in 0..dims.c {
-            let radius = (2.0 * st.out_gap[l].max(0.0) / m).sqrt();
-            let a = st.scale[l].abs() * m;
+            let radius = (2.0 * self.state.out_gap[l].max(0.0) / m).sqrt();
             for i in 0..dims.p {
                 let g = l * dims.p + i;
                 if !self.screened[g]
-                    && st.u_norms[g] == 0.0
-                    && a * st.grad_norms[g] + radius * self.norms[i] < lam
+                    && self.state.u_norms[g] == 0.0
+                    && self.dual_norm(l, g) + radius * self.norms[i] < lam
                 {
                     self.screened[g] = true;
                 }
             }
         }
+    }
+
+    /// ||X^T D_i theta_l|| at the current dual point, for group g = (l, i).
+    fn dual_norm(&self, l: usize, g: usize) -> f64 {
+        let m = (self.be.dims().n * self.be.dims().c) as f64;
+        self.state.scale[l].abs() * m * self.state.grad_norms[g]
+    }
+
+    fn screened_count(&self) -> usize {
+        self.screened.iter().filter(|&&x| x).count()
     }
 
     fn rel_gap(&self) -> f64 {
@@ -355,36 +361,37 @@ impl<'a, B: Backend> WsRun<'a, B> {
     /// The next working set: k_l gates for output l, active ones first, then by priority.
     fn choose(&mut self) -> Vec<Vec<usize>> {
         let dims = self.be.dims();
-        let (m, lam, p) = ((dims.n * dims.c) as f64, self.s.lambda, dims.p);
+        let (lam, p) = (self.s.lambda, dims.p);
         let stalled = self.rel_gap() > 0.5 * self.prev_rel_gap;
         let st = &self.state;
+        for l in 0..dims.c {
+            let group = |i: usize| l * p + i;
+            let active = (0..p).filter(|&i| st.u_norms[group(i)] > 0.0).count();
+            // Screened groups never need a place.
+            let open = (0..p).filter(|&i| !self.screened[group(i)]).count();
+            let prev = self.ks[l];
+            let mut k = (2 * active).max(INITIAL_GATES);
+            if prev > 0 && stalled {
+                k = k.max(2 * prev);
+            }
+            self.ks[l] = k.min(open).max(active).clamp(1, p);
+        }
         (0..dims.c)
             .map(|l| {
-                let group = |i: usize| l * p + i;
-                let active = (0..p).filter(|&i| st.u_norms[group(i)] > 0.0).count();
-                // Screened groups never need a place.
-                let open = (0..p).filter(|&i| !self.screened[group(i)]).count();
-                let prev = self.ks[l];
-                let mut k = (2 * active).max(INITIAL_GATES);
-                if prev > 0 && stalled {
-                    k = k.max(2 * prev);
-                }
-                let k = k.min(open).max(active).clamp(1, p);
-                self.ks[l] = k;
                 let prio = |i: usize| {
-                    let g = group(i);
-                    if st.u_norms[g] > 0.0 {
+                    let g = l * p + i;
+                    if self.state.u_norms[g] > 0.0 {
                         f64::NEG_INFINITY
                     } else if self.screened[g] {
                         f64::INFINITY
                     } else {
                         let n = self.norms[i].max(f64::MIN_POSITIVE);
-                        (lam - st.scale[l].abs() * m * st.grad_norms[g]) / n
+                        (lam - self.dual_norm(l, g)) / n
                     }
                 };
                 let mut order: Vec<usize> = (0..p).collect();
                 order.sort_by(|&a, &b| prio(a).total_cmp(&prio(b)).then(a.cmp(&b)));
-                let mut g: Vec<usize> = order[..k].to_vec();
+                let mut g: Vec<usize> = order[..self.ks[l]].to_vec();
                 g.sort_unstable();
                 g
             })
@@ -416,7 +423,7 @@ impl<'a, B: Backend> WsRun<'a, B> {
             gates,
             dims,
             best_dual: &self.best_dual,
-            sizes: (size, self.screened.iter().filter(|&&x| x).count()),
+            sizes: (size, self.screened_count()),
         };
         let sol = match gates {
             Some(gates) => {
@@ -432,6 +439,8 @@ impl<'a, B: Backend> WsRun<'a, B> {
                     &mut obs,
                 )?;
                 let uw = sub.download(ws.u())?;
+                // The groups outside W are zero: the sub-problem's predictions are U's.
+                sub.copy(&ws.pu, &mut self.preds)?;
                 self.u.iter_mut().for_each(|v| *v = 0.0);
                 scatter(&uw, gates, dims.p, dims.d, &mut self.u);
                 sol
@@ -447,6 +456,7 @@ impl<'a, B: Backend> WsRun<'a, B> {
                     &mut obs,
                 )?;
                 self.u = be.download(ws.u())?;
+                be.copy(&ws.pu, &mut self.preds)?;
                 self.full_gap = sol.gap.zip(sol.rel_gap);
                 sol
             }
@@ -478,7 +488,7 @@ impl<'a, B: Backend> WsRun<'a, B> {
             time_s: self.start.elapsed().as_secs_f64(),
             outer: Some(self.outer),
             working_set: Some(self.ks.iter().sum()),
-            screened: Some(self.screened.iter().filter(|&&x| x).count()),
+            screened: Some(self.screened_count()),
         }
     }
 
@@ -501,7 +511,7 @@ impl<B: Backend> Iterative for WsRun<'_, B> {
     }
 
     fn init(&mut self, _cx: Ctx<'_>) -> Result<Option<IterInfo>> {
-        self.measure()?;
+        self.measure(false)?;
         Ok(Some(self.info()))
     }
 
@@ -525,7 +535,7 @@ impl<B: Backend> Iterative for WsRun<'_, B> {
             self.inner(Some(&gates), inner_tol, cx)?;
         }
         self.outer += 1;
-        self.measure()?;
+        self.measure(true)?;
         // The full problem's own solve certifies with the best dual of all its iterations.
         if let (Some((gap, rel_gap)), Some(g)) = (self.full_gap, self.state.gap.as_mut()) {
             if rel_gap < g.rel_gap {

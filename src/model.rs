@@ -41,6 +41,10 @@ pub struct ModelMeta {
     pub gates_kept: usize,
     pub seed: u64,
     pub data: String,
+    /// The original class labels as JSON values (ints, strings, bools) when the model was
+    /// trained from Python; output k scores `labels[k]` (`task.classes` holds what the CLI prints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -184,6 +188,14 @@ impl Network {
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
+        write_atomic(path, &self.to_bytes(path)?)?;
+        // Human-readable copy of the metadata beside the model.
+        let pretty = serde_json::to_string_pretty(&self.meta).expect("metadata serializes");
+        write_atomic(&path.with_extension("json"), pretty.as_bytes())
+    }
+
+    /// The safetensors bytes [`Network::save`] writes (`path` names the file in errors).
+    pub fn to_bytes(&self, path: &Path) -> Result<Vec<u8>> {
         let meta_json = serde_json::to_string(&self.meta).expect("metadata serializes");
         let bytes = |a: &[f64]| a.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
         let flat = |a: &Array2<f64>| bytes(&a.iter().copied().collect::<Vec<_>>());
@@ -241,14 +253,10 @@ impl Network {
             })
             .collect();
         let info = HashMap::from([("cvxnn".to_string(), meta_json.clone())]);
-        let data = safetensors::serialize(views, Some(info)).map_err(|e| Error::Model {
+        safetensors::serialize(views, Some(info)).map_err(|e| Error::Model {
             path: path.into(),
             msg: e.to_string(),
-        })?;
-        write_atomic(path, &data)?;
-        // Human-readable copy of the metadata beside the model.
-        let pretty = serde_json::to_string_pretty(&self.meta).expect("metadata serializes");
-        write_atomic(&path.with_extension("json"), pretty.as_bytes())
+        })
     }
 
     pub fn load(path: &Path) -> Result<Network> {
@@ -380,6 +388,7 @@ mod tests {
             gates_kept: h,
             seed: 0,
             data: String::new(),
+            labels: None,
         };
         let net = Network {
             gates: m(h, d),

@@ -95,16 +95,36 @@ pub struct Loaded {
 
 /// Loads, splits, checks and preprocesses the data and draws (or reads) the gates.
 pub fn load_problem(cfg: &ProblemConfig) -> Result<Loaded> {
+    check_config(cfg, false)?;
+    let (full, bundled_test) = data::load(&cfg.data, &cfg.load)?;
+    from_datasets(cfg, full, bundled_test, None)
+}
+
+fn check_config(cfg: &ProblemConfig, gates_given: bool) -> Result<()> {
     if !(0.0..1.0).contains(&cfg.test_fraction) {
         return Err(Error::param(
             "test_fraction",
             format!("{} (must be in [0, 1))", cfg.test_fraction),
         ));
     }
-    if cfg.gates == 0 && cfg.gates_file.is_none() {
+    if cfg.gates == 0 && cfg.gates_file.is_none() && !gates_given {
         return Err(Error::param("gates", "0 (need at least one gate)"));
     }
-    let (full, bundled_test) = data::load(&cfg.data, &cfg.load)?;
+    Ok(())
+}
+
+/// [`load_problem`] on data already in memory (the Python binding): `full` is split by
+/// `cfg.test_fraction` unless `test` is given; `gates` (d' x p, in the preprocessed space as a
+/// `--gates-file`) replaces the drawn gates when given. `cfg.data` and `cfg.test_data` are not
+/// read.
+pub fn from_datasets(
+    cfg: &ProblemConfig,
+    full: Dataset,
+    test: Option<Dataset>,
+    gates: Option<Array2<f64>>,
+) -> Result<Loaded> {
+    check_config(cfg, gates.is_some())?;
+    let bundled_test = test;
     full.validate()?;
     let (train, test) = match (&cfg.test_data, bundled_test) {
         (Some(spec), _) => {
@@ -153,12 +173,25 @@ pub fn load_problem(cfg: &ProblemConfig) -> Result<Loaded> {
             cfg.scaling
         )));
     }
-    if cfg.gates_file.is_none() {
+    if cfg.gates_file.is_none() && gates.is_none() {
         setup_memory_check(x.nrows(), x.ncols(), cfg.gates)?;
     }
-    let mut gates = match &cfg.gates_file {
-        Some(path) => gates::load_npy(path, x.ncols())?,
-        None => gates::draw(&cfg.gate_kind, train.d(), x.ncols(), cfg.gates, cfg.seed)?,
+    let mut gates = match (gates, &cfg.gates_file) {
+        (Some(g), _) => {
+            if g.nrows() != x.ncols() || g.ncols() == 0 {
+                return Err(Error::shape(
+                    "gates",
+                    format!("[{}, p] (features after preprocessing x gates)", x.ncols()),
+                    format!("{:?}", g.shape()),
+                ));
+            }
+            if g.iter().any(|v| !v.is_finite()) {
+                return Err(Error::param("gates", "contain NaN or infinite values"));
+            }
+            g
+        }
+        (None, Some(path)) => gates::load_npy(path, x.ncols())?,
+        (None, None) => gates::draw(&cfg.gate_kind, train.d(), x.ncols(), cfg.gates, cfg.seed)?,
     };
     if let Some(f) = cfg.gate_active {
         if !cfg.bias {

@@ -11,13 +11,14 @@ use crate::error::Result;
 use crate::model::{ModelMeta, Network};
 use crate::solver::{
     self, AlParams, AlSolution, AlState, FistaParams, FistaSettings, FistaState, Observer, Solution,
+    Status,
 };
 use ndarray::Array2;
 
 pub use crate::device::{Device, DeviceChoice, Precision};
 pub use crate::memory::{MemoryPlan, gated_memory, host_budget, relu_memory};
 pub use crate::prepare::{
-    Loaded, Prepared, ProblemConfig, load_problem, prepare, prepare_on, with_patterns,
+    Loaded, Prepared, ProblemConfig, from_datasets, load_problem, prepare, prepare_on, with_patterns,
 };
 pub use crate::session::{Job, Session, on_backend};
 
@@ -241,6 +242,133 @@ fn decompose_exact(prep: &Prepared, u: &[f64]) -> Result<Decomposition> {
     })
 }
 
+/// Which network a training run produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelKind {
+    /// Gated ReLU network (gates fixed at the drawn vectors): the unconstrained convex program.
+    Gated,
+    /// Standard ReLU network: the cone-constrained convex program.
+    Relu,
+}
+
+/// What one training run does after the problem is prepared: the gated solve (then, when
+/// `decompose` is set, a cone decomposition into a ReLU network) or, for `ModelKind::Relu`,
+/// the augmented Lagrangian on the cone-constrained program.
+#[derive(Debug, Clone)]
+pub struct TrainPlan {
+    pub model: ModelKind,
+    pub decompose: Option<Method>,
+    /// Group-norm weight and R-FISTA tolerance of the approximate decomposition.
+    pub rho: f64,
+    pub decompose_tol: f64,
+    /// The gated solve's settings, and the augmented Lagrangian's (`al.fista` is its inner
+    /// solve) for `ModelKind::Relu`.
+    pub fista: FistaParams,
+    pub al: AlParams,
+}
+
+/// A finished training run. `network` is `None` when the solve was interrupted or diverged
+/// (no model worth keeping; `solution.status` and `solution.objective` say which).
+pub struct Fitted {
+    pub solution: Solution,
+    pub network: Option<Network>,
+    /// Largest cone-constraint violation left (ReLU networks).
+    pub violation: Option<f64>,
+    /// Augmented Lagrangian outer steps.
+    pub outer: Option<usize>,
+    pub decomposition: Option<Decomposition>,
+}
+
+/// Where a training run's solve starts.
+#[derive(Clone, Copy, Default)]
+pub enum Start<'a> {
+    /// From zero.
+    #[default]
+    Cold,
+    /// From these weights (in the layout of the solve: gated (c, p, d') or ReLU (c, 2p, d')).
+    Warm(&'a [f64]),
+    /// Continuing a saved run: the R-FISTA state, and the AL's outer state for ReLU runs.
+    Resume(&'a FistaState, Option<&'a AlState>),
+}
+
+/// Runs `plan` on a prepared problem: the one training pipeline of the CLI's `train` and the
+/// Python estimators. `obs.solve_finished` sees the solve's result before any decomposition.
+pub fn fit(
+    prep: &Prepared,
+    cfg: &ProblemConfig,
+    plan: &TrainPlan,
+    device: &Device,
+    precision: Precision,
+    start: Start,
+    obs: &mut dyn Observer,
+) -> Result<Fitted> {
+    let init = match start {
+        Start::Warm(w) => Some(w),
+        _ => None,
+    };
+    let unusable = |s: &Solution| s.status == Status::Interrupted || !s.objective.is_finite();
+    let c = prep.task.outputs();
+    let relu_meta = |sol: &Solution, solver: String| {
+        let mut meta = meta(prep, cfg, &plan.fista, sol);
+        meta.model = "relu".into();
+        meta.format = "cvxnn-relu".into();
+        meta.solver = solver;
+        meta
+    };
+    let done = |solution, network| Fitted {
+        solution,
+        network,
+        violation: None,
+        outer: None,
+        decomposition: None,
+    };
+    if plan.model == ModelKind::Relu {
+        let al_resume = match start {
+            Start::Resume(st, Some(al)) => Some((st, al)),
+            _ => None,
+        };
+        let al = solve_relu(prep, &plan.al, device, precision, init, al_resume, obs)?;
+        obs.solve_finished(&al.solution)?;
+        if unusable(&al.solution) {
+            return Ok(done(al.solution, None));
+        }
+        let meta = relu_meta(&al.solution, "augmented-lagrangian".into());
+        let net = Network::from_relu(&al.solution.weights, c, prep.x.ncols(), meta);
+        return Ok(Fitted {
+            violation: Some(al.viol_max),
+            outer: Some(al.outer),
+            ..done(al.solution, Some(net))
+        });
+    }
+    // One backend for the solve and the approximate decomposition.
+    let session = Session::gated(prep, device, precision)?;
+    let resume = match start {
+        Start::Resume(st, _) => Some(st),
+        _ => None,
+    };
+    let sol = solve_on(&session, &plan.fista, init, resume, obs)?;
+    obs.solve_finished(&sol)?;
+    if unusable(&sol) {
+        return Ok(done(sol, None));
+    }
+    let Some(method) = plan.decompose else {
+        let net = network(prep, cfg, &plan.fista, &sol);
+        return Ok(done(sol, Some(net)));
+    };
+    let fista = FistaSettings {
+        tol: plan.decompose_tol,
+        ..plan.fista.get().clone()
+    };
+    let dec = decompose_on(prep, &session, &sol.weights, method, plan.rho, &fista)?;
+    let solver = format!("r-fista + {method:?} decomposition").to_lowercase();
+    let net = Network::from_relu(&dec.weights, c, prep.x.ncols(), relu_meta(&sol, solver));
+    Ok(Fitted {
+        violation: Some(dec.constraint_violation),
+        decomposition: Some(dec),
+        ..done(sol, Some(net))
+    })
+}
+
 /// Scores of a trained network: accuracy for classification, mean squared error for regression.
 #[derive(Debug, Clone, Default)]
 pub struct Scores {
@@ -302,5 +430,6 @@ pub fn meta(
         gates_kept: prep.patterns.kept.len(),
         seed: cfg.seed,
         data: prep.train.name.clone(),
+        labels: None,
     }
 }

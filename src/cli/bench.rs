@@ -39,7 +39,7 @@ pub struct BenchArgs {
     /// generated problems, then gated / gated + decomposition / AL on the bundled digits with
     /// --p gates (the sizes flags other than --p do not apply).
     #[arg(long, value_enum, default_value = "gated")]
-    model: super::train::ModelKind,
+    model: cvxnn::train::ModelKind,
     /// --model relu: regularization strength.
     #[arg(long, allow_hyphen_values = true, default_value_t = 1e-3)]
     lambda: f64,
@@ -158,7 +158,7 @@ pub fn run(a: BenchArgs) -> cvxnn::Result<i32> {
             "names a GPU adapter; it has no meaning with --device cpu",
         ));
     }
-    if a.model == super::train::ModelKind::Relu {
+    if a.model == cvxnn::train::ModelKind::Relu {
         return run_relu(&a);
     }
     if [a.n, a.d, a.p, a.c, a.reps].contains(&0) {

@@ -207,6 +207,10 @@ impl Observer for CliObserver {
         k % self.every == 0
     }
 
+    fn solve_finished(&mut self, sol: &cvxnn::solver::Solution) -> cvxnn::Result<()> {
+        self.finish(sol)
+    }
+
     fn checkpoint_every(&self) -> Option<usize> {
         self.checkpoint.as_ref().map(|c| c.1)
     }

@@ -7,17 +7,8 @@ use cvxnn::Error;
 use cvxnn::decompose::Method;
 use cvxnn::io::FilePlan;
 use cvxnn::solver::{AlSettings, Solution};
-use cvxnn::train;
+use cvxnn::train::{self, ModelKind};
 use std::path::PathBuf;
-
-/// Which network to train.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ModelKind {
-    /// Gated ReLU network (gates fixed at the drawn vectors): the unconstrained convex program.
-    Gated,
-    /// Standard ReLU network: the cone-constrained convex program.
-    Relu,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SolverKind {
@@ -320,100 +311,51 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
             sol.objective, sol.iterations, sol.status
         )))
     };
-    let mut violation: Option<f64> = None;
-    let mut outer: Option<usize> = None;
-    let mut decomposition = None;
-    let (sol, net): (Solution, _) = if relu {
-        let al_resume = resume
-            .as_ref()
-            .and_then(|(st, al)| al.as_ref().map(|al| (st, al)));
-        let al = train::solve_relu(
-            &prep,
-            &al_settings,
-            &device,
-            precision,
-            None,
-            al_resume,
-            &mut obs,
-        )?;
-        obs.finish(&al.solution)?;
-        if al.solution.status == cvxnn::solver::Status::Interrupted {
-            return interrupted(&obs, al.solution.iterations);
-        }
-        if !al.solution.objective.is_finite() {
-            return diverged(&obs, &al.solution);
-        }
-        violation = Some(al.viol_max);
-        outer = Some(al.outer);
-        let mut meta = train::meta(&prep, &cfg, &params, &al.solution);
-        meta.model = "relu".into();
-        meta.format = "cvxnn-relu".into();
-        meta.solver = "augmented-lagrangian".into();
-        let net = cvxnn::model::Network::from_relu(
-            &al.solution.weights,
-            prep.task.outputs(),
-            prep.x.ncols(),
-            meta,
-        );
-        (al.solution, net)
-    } else {
-        // One backend for the solve and the approximate decomposition.
-        let session = train::Session::gated(&prep, &device, precision)?;
-        let sol = train::solve_on(
-            &session,
-            &params,
-            None,
-            resume.as_ref().map(|(st, _)| st),
-            &mut obs,
-        )?;
-        obs.finish(&sol)?;
-        if sol.status == cvxnn::solver::Status::Interrupted {
-            return interrupted(&obs, sol.iterations);
-        }
-        if !sol.objective.is_finite() {
-            return diverged(&obs, &sol);
-        }
-        match a.decompose {
-            None => {
-                let net = train::network(&prep, &cfg, &params, &sol);
-                (sol, net)
-            }
-            Some(method) => {
-                let dec = train::decompose_on(
-                    &prep,
-                    &session,
-                    &sol.weights,
-                    method,
-                    a.rho,
-                    &cvxnn::solver::FistaSettings {
-                        tol: a.decompose_tol,
-                        ..params.get().clone()
-                    },
-                )?;
-                obs.line(&format!(
-                    "decomposition ({method:?}): violation left {:.2e}, group norms {:.4e} -> {:.4e} ({:.2}x), {:.2} s",
-                    dec.constraint_violation,
-                    dec.norm_gated,
-                    dec.norm_relu,
-                    dec.norm_relu / dec.norm_gated.max(f64::MIN_POSITIVE),
-                    dec.time_s
-                ));
-                violation = Some(dec.constraint_violation);
-                let mut meta = train::meta(&prep, &cfg, &params, &sol);
-                meta.model = "relu".into();
-                meta.format = "cvxnn-relu".into();
-                meta.solver = format!("r-fista + {method:?} decomposition").to_lowercase();
-                let net = cvxnn::model::Network::from_relu(
-                    &dec.weights,
-                    prep.task.outputs(),
-                    prep.x.ncols(),
-                    meta,
-                );
-                decomposition = Some(dec);
-                (sol, net)
-            }
-        }
+    let plan = train::TrainPlan {
+        model: a.model,
+        decompose: a.decompose,
+        rho: a.rho,
+        decompose_tol: a.decompose_tol,
+        fista: params.clone(),
+        al: al_settings,
     };
+    let start = match &resume {
+        Some((st, al)) => train::Start::Resume(st, al.as_ref()),
+        None => train::Start::Cold,
+    };
+    let fitted = train::fit(
+        &prep,
+        &cfg,
+        &plan,
+        &device,
+        precision,
+        start,
+        &mut obs,
+    )?;
+    let train::Fitted {
+        solution: sol,
+        network,
+        violation,
+        outer,
+        decomposition,
+    } = fitted;
+    let Some(net) = network else {
+        return if sol.status == cvxnn::solver::Status::Interrupted {
+            interrupted(&obs, sol.iterations)
+        } else {
+            diverged(&obs, &sol)
+        };
+    };
+    if let (Some(dec), Some(method)) = (&decomposition, a.decompose) {
+        obs.line(&format!(
+            "decomposition ({method:?}): violation left {:.2e}, group norms {:.4e} -> {:.4e} ({:.2}x), {:.2} s",
+            dec.constraint_violation,
+            dec.norm_gated,
+            dec.norm_relu,
+            dec.norm_relu / dec.norm_gated.max(f64::MIN_POSITIVE),
+            dec.time_s
+        ));
+    }
     let scores = train::score(&net, &prep)?;
     if save {
         net.save(&a.out)?;

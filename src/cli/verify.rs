@@ -29,7 +29,7 @@ pub struct VerifyArgs {
     /// gated: R-FISTA on the gated program; relu: the augmented Lagrangian on the ReLU program
     /// (its cone kernels included).
     #[arg(long, value_enum, default_value = "gated")]
-    model: super::train::ModelKind,
+    model: cvxnn::train::ModelKind,
 }
 
 pub fn run(a: VerifyArgs) -> cvxnn::Result<i32> {
@@ -60,7 +60,7 @@ pub fn run(a: VerifyArgs) -> cvxnn::Result<i32> {
     }
     say!(
         "verify{}: {} ({} rows, {} features, {} gates kept, {} outputs): cpu-f64 vs gpu-{}",
-        if a.model == super::train::ModelKind::Relu {
+        if a.model == cvxnn::train::ModelKind::Relu {
             " --model relu"
         } else {
             ""
@@ -73,7 +73,7 @@ pub fn run(a: VerifyArgs) -> cvxnn::Result<i32> {
         a.precision.name()
     );
     let rep = match a.model {
-        super::train::ModelKind::Gated => cvxnn::verify::verify(
+        cvxnn::train::ModelKind::Gated => cvxnn::verify::verify(
             &prep,
             &cfg,
             &params,
@@ -81,7 +81,7 @@ pub fn run(a: VerifyArgs) -> cvxnn::Result<i32> {
             GpuOptions::default(),
             a.precision,
         )?,
-        super::train::ModelKind::Relu => {
+        cvxnn::train::ModelKind::Relu => {
             let settings = cvxnn::solver::AlSettings {
                 fista: params.get().clone(),
                 ..Default::default()

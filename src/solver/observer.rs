@@ -53,6 +53,11 @@ pub trait Observer {
     ) -> crate::error::Result<()> {
         Ok(())
     }
+    /// Called once by [`crate::train::fit`] when its main solve has ended, before any
+    /// decomposition starts (the CLI closes its iteration table here).
+    fn solve_finished(&mut self, _sol: &super::Solution) -> crate::error::Result<()> {
+        Ok(())
+    }
     /// Polled after every iteration: true stops the solve with status `Interrupted`, after its
     /// state went to `checkpoint`.
     fn should_stop(&self) -> bool {

@@ -9,6 +9,11 @@ use crate::solver::{FistaSettings, Smooth, Status, observer::Silent, solve_smoot
 use serde::Serialize;
 use std::time::Instant;
 
+/// The approximate decomposition's defaults: its group-norm weight rho, and its R-FISTA
+/// tolerance (squared subgradient norm; its objective is scaled by 1 / (n c) like the loss).
+pub const DEFAULT_RHO: f64 = 1e-10;
+pub const DEFAULT_TOL: f64 = 1e-12;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {

@@ -39,11 +39,11 @@ pub struct TrainArgs {
     #[arg(long, value_enum)]
     decompose: Option<Method>,
     /// Group-norm weight of the approximate decomposition (>= 0).
-    #[arg(long, allow_hyphen_values = true, default_value_t = 1e-10)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = cvxnn::decompose::DEFAULT_RHO)]
     rho: f64,
     /// Tolerance of the approximate decomposition's R-FISTA (squared subgradient norm; its
     /// objective is scaled by 1 / (n c) like the loss, so it needs a tighter value than --tol).
-    #[arg(long, allow_hyphen_values = true, default_value_t = 1e-12)]
+    #[arg(long, allow_hyphen_values = true, default_value_t = cvxnn::decompose::DEFAULT_TOL)]
     decompose_tol: f64,
     /// Augmented Lagrangian: initial penalty strength, divided by the number of rows (> 0).
     #[arg(long, allow_hyphen_values = true, default_value_t = AlSettings::default().delta0)]

@@ -10,15 +10,16 @@ use crate::decompose::{self, Decomposition, Method};
 use crate::error::Result;
 use crate::model::{ModelMeta, Network};
 use crate::solver::{
-    self, AlParams, AlSolution, AlState, FistaParams, FistaSettings, FistaState, Observer, Solution,
-    Status,
+    self, AlParams, AlSolution, AlState, FistaParams, FistaSettings, FistaState, Observer,
+    Solution, Status,
 };
 use ndarray::Array2;
 
 pub use crate::device::{Device, DeviceChoice, Precision};
 pub use crate::memory::{MemoryPlan, gated_memory, host_budget, relu_memory};
 pub use crate::prepare::{
-    Loaded, Prepared, ProblemConfig, from_datasets, load_problem, prepare, prepare_on, with_patterns,
+    Loaded, Prepared, ProblemConfig, from_datasets, load_problem, prepare, prepare_on,
+    with_patterns,
 };
 pub use crate::session::{Job, Session, on_backend};
 

@@ -323,15 +323,7 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
         Some((st, al)) => train::Start::Resume(st, al.as_ref()),
         None => train::Start::Cold,
     };
-    let fitted = train::fit(
-        &prep,
-        &cfg,
-        &plan,
-        &device,
-        precision,
-        start,
-        &mut obs,
-    )?;
+    let fitted = train::fit(&prep, &cfg, &plan, &device, precision, start, &mut obs)?;
     let train::Fitted {
         solution: sol,
         network,

@@ -54,6 +54,40 @@ pub fn order(mut lambdas: Vec<f64>) -> Result<Vec<f64>> {
     Ok(lambdas)
 }
 
+struct LambdaMax;
+
+impl crate::session::Job for LambdaMax {
+    type Out = f64;
+    fn run<B: crate::backend::Backend>(self, be: &B) -> Result<f64> {
+        crate::solver::working_set::lambda_max(be)
+    }
+}
+
+/// The smallest lam at which U = 0 is optimal (`--lambda-max auto`): one gradient at zero, for
+/// the neuron group lasso (the penalty the rule is derived for).
+pub fn lambda_max(
+    prep: &Prepared,
+    regularizer: crate::regularizer::Regularizer,
+    device: &Device,
+    precision: Precision,
+) -> Result<f64> {
+    if regularizer != crate::regularizer::Regularizer::NeuronGl1 {
+        return Err(Error::param(
+            "lambda_max",
+            format!(
+                "auto is derived for the neuron-gl1 regularizer, not {regularizer:?}; give a number"
+            ),
+        ));
+    }
+    let lmax = train::Session::gated(prep, device, precision)?.run(LambdaMax)?;
+    if !(lmax > 0.0 && lmax.is_finite()) {
+        return Err(Error::Data(format!(
+            "lambda_max is {lmax}: the targets are orthogonal to every gated feature (all-zero targets?)"
+        )));
+    }
+    Ok(lmax)
+}
+
 /// One solve of the path.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Point {

@@ -116,3 +116,62 @@ fn cli_path_writes_csv_and_models() {
     assert!(String::from_utf8_lossy(&run.stderr).contains("--lambdas"));
     assert!(!bad.exists());
 }
+
+#[test]
+fn cli_lambda_max_auto_starts_where_the_zero_network_stops_being_optimal() {
+    let cvxnn = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_cvxnn"))
+            .args(["path", "--device", "cpu", "--gates", "20", "--json"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let run = cvxnn(&[
+        "--lambda-max",
+        "auto",
+        "--lambda-min-ratio",
+        "1e-2",
+        "--steps",
+        "3",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let points: Vec<serde_json::Value> = String::from_utf8_lossy(&run.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(points.len(), 3);
+    let lam = |k: usize| points[k]["lambda"].as_f64().unwrap();
+    assert!((lam(2) / lam(0) - 1e-2).abs() < 1e-12);
+    // At lambda_max the zero network is optimal; one step below it neurons come in.
+    assert_eq!(points[0]["active_neurons"], 0);
+    assert!(points[1]["active_neurons"].as_u64().unwrap() > 0);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let printed: f64 = stderr
+        .split("lambda_max = ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((printed / lam(0) - 1.0).abs() < 1e-6, "{stderr}");
+    // Refusals: a penalty the rule is not derived for, and no lower end.
+    let run = cvxnn(&[
+        "--lambda-max",
+        "auto",
+        "--lambda-min-ratio",
+        "1e-2",
+        "--steps",
+        "3",
+        "--regularizer",
+        "l2",
+    ]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("--lambda-max"));
+    let run = cvxnn(&["--lambda-max", "auto", "--steps", "3"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("--lambda-min"));
+}

@@ -74,6 +74,25 @@ fn dataset(x: &PyReadonlyArray2<f64>, y: &PyReadonlyArray2<f64>) -> PyResult<Dat
     })
 }
 
+fn labels_json(labels: Option<&str>) -> PyResult<Option<serde_json::Value>> {
+    labels
+        .map(|l| serde_json::from_str(l).map_err(|e| PyValueError::new_err(format!("labels: {e}"))))
+        .transpose()
+}
+
+/// The problem ready to solve and its device: the data checked before any adapter is probed.
+fn prepared(
+    cfg: &Config,
+    problem: &train::ProblemConfig,
+    ds: Dataset,
+    gates: Option<Array2<f64>>,
+) -> cvxnn::Result<(train::Prepared, train::Device, train::Precision)> {
+    let loaded = train::from_datasets(problem, ds, None, gates)?;
+    let (device, precision) = cfg.device()?;
+    let prep = train::with_patterns(loaded, &device)?;
+    Ok((prep, device, precision))
+}
+
 fn gate_matrix(gates: Option<PyReadonlyArray2<f64>>) -> Option<Array2<f64>> {
     gates.map(|g| g.as_array().to_owned())
 }
@@ -119,12 +138,7 @@ fn fit<'py>(
     log: Option<Py<PyAny>>,
 ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyArray1<f64>>, String)> {
     let cfg = parse_config(settings)?;
-    let labels: Option<serde_json::Value> = match labels {
-        Some(l) => Some(
-            serde_json::from_str(l).map_err(|e| PyValueError::new_err(format!("labels: {e}")))?,
-        ),
-        None => None,
-    };
+    let labels = labels_json(labels)?;
     let problem = cfg.problem(task_of(task)?).map_err(to_py)?;
     let plan = cfg.plan().map_err(to_py)?;
     let ds = dataset(&x, &y)?;
@@ -132,9 +146,7 @@ fn fit<'py>(
     let warm: Option<Vec<f64>> = warm.map(|w| w.as_array().to_vec());
     let mut obs = PyObserver::new(log, cfg.log_every);
     let out = py.detach(|| -> cvxnn::Result<_> {
-        let loaded = train::from_datasets(&problem, ds, None, gates)?;
-        let (device, precision) = cfg.device()?;
-        let prep = train::with_patterns(loaded, &device)?;
+        let (prep, device, precision) = prepared(&cfg, &problem, ds, gates)?;
         let start = match &warm {
             Some(w) if w.len() == expected_len(&prep, &plan) => Start::Warm(w),
             _ => Start::Cold,
@@ -241,12 +253,7 @@ fn path<'py>(
     gates: Option<PyReadonlyArray2<'py, f64>>,
 ) -> PyResult<Vec<(String, Bound<'py, PyBytes>)>> {
     let cfg = parse_config(settings)?;
-    let labels: Option<serde_json::Value> = match labels {
-        Some(l) => Some(
-            serde_json::from_str(l).map_err(|e| PyValueError::new_err(format!("labels: {e}")))?,
-        ),
-        None => None,
-    };
+    let labels = labels_json(labels)?;
     let problem = cfg.problem(task_of(task)?).map_err(to_py)?;
     let base = cfg.fista().map_err(to_py)?;
     base.clone().check().map_err(to_py)?;
@@ -256,9 +263,7 @@ fn path<'py>(
     let poll = SignalPoll::default();
     let stop = || poll.interrupted();
     let rows = py.detach(|| -> cvxnn::Result<Vec<(String, Vec<u8>)>> {
-        let loaded = train::from_datasets(&problem, ds, None, gates)?;
-        let (device, precision) = cfg.device()?;
-        let prep = train::with_patterns(loaded, &device)?;
+        let (prep, device, precision) = prepared(&cfg, &problem, ds, gates)?;
         let mut rows = Vec::new();
         cvxnn::path::run(
             &prep,

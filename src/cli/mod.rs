@@ -456,6 +456,7 @@ pub fn flag_of(field: &str) -> Option<&'static str> {
         "gate_bias" => "--gate-bias",
         "gates" => "--gates",
         "lambda_range" => "--lambda-max/--lambda-min",
+        "lambda_max" => "--lambda-max",
         "steps" => "--steps",
         "lambdas" => "--lambdas",
         "test_fraction" => "--test-fraction",

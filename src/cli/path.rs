@@ -19,12 +19,17 @@ pub struct PathArgs {
     /// Comma-separated lam values (solved from the largest to the smallest).
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true, conflicts_with_all = ["lambda_max", "lambda_min", "steps"])]
     lambdas: Option<Vec<f64>>,
-    /// Largest lam of a log-spaced sequence (with --lambda-min and --steps).
-    #[arg(long, requires_all = ["lambda_min", "steps"], allow_hyphen_values = true)]
-    lambda_max: Option<f64>,
+    /// Largest lam of a log-spaced sequence (with --steps and --lambda-min or
+    /// --lambda-min-ratio), or `auto`: the smallest lam at which the zero network is optimal
+    /// (neuron-gl1; one gradient at zero).
+    #[arg(long, requires = "steps", allow_hyphen_values = true)]
+    lambda_max: Option<LambdaMax>,
     /// Smallest lam of the sequence.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, conflicts_with = "lambda_min_ratio")]
     lambda_min: Option<f64>,
+    /// Smallest lam as a fraction of --lambda-max (for example 1e-3 with --lambda-max auto).
+    #[arg(long, allow_hyphen_values = true)]
+    lambda_min_ratio: Option<f64>,
     /// Number of lam values.
     #[arg(long, allow_hyphen_values = true)]
     steps: Option<usize>,
@@ -56,18 +61,80 @@ pub struct PathArgs {
     output: super::OutputArgs,
 }
 
+/// `--lambda-max`: a number or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LambdaMax {
+    Auto,
+    Value(f64),
+}
+
+impl std::str::FromStr for LambdaMax {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("auto") {
+            return Ok(LambdaMax::Auto);
+        }
+        s.parse::<f64>()
+            .map(LambdaMax::Value)
+            .map_err(|_| format!("'{s}': expected a number or 'auto'"))
+    }
+}
+
+/// The sequence once lambda_max is known.
+fn sequence(a: &PathArgs, max: f64) -> cvxnn::Result<Vec<f64>> {
+    let min = match (a.lambda_min, a.lambda_min_ratio) {
+        (Some(m), _) => m,
+        (None, Some(r)) if r > 0.0 && r <= 1.0 => r * max,
+        (None, Some(r)) => {
+            return Err(Error::param(
+                "--lambda-min-ratio",
+                format!("{r} (must be in (0, 1])"),
+            ));
+        }
+        (None, None) => {
+            return Err(Error::param(
+                "--lambda-min",
+                "give --lambda-min or --lambda-min-ratio with --lambda-max",
+            ));
+        }
+    };
+    path::order(path::geometric(max, min, a.steps.unwrap_or(0))?)
+}
+
+fn plan_files(a: &PathArgs, lambdas: &[f64]) -> cvxnn::Result<()> {
+    let mut files = cvxnn::io::FilePlan::default();
+    a.problem.inputs(&mut files);
+    if let Some(dir) = &a.out_dir {
+        for f in ["path.csv", "path.svg", "path.png"] {
+            files.output("--out-dir", dir.join(f));
+        }
+        for &lam in lambdas {
+            let model = dir.join(model_name(lam));
+            files.output("--out-dir", model.with_extension("json"));
+            files.output("--out-dir", model);
+        }
+    }
+    files.check()
+}
+
 pub fn run(a: PathArgs) -> cvxnn::Result<i32> {
-    let lambdas = match (&a.lambdas, a.lambda_max) {
-        (Some(v), _) => path::order(v.clone())?,
-        (None, Some(max)) => path::order(path::geometric(
-            max,
-            a.lambda_min.unwrap_or(max),
-            a.steps.unwrap_or(0),
-        )?)?,
+    // Known before any work unless lambda_max is `auto` (then after one gradient).
+    let given = match (&a.lambdas, a.lambda_max) {
+        (Some(v), _) => Some(path::order(v.clone())?),
+        (None, Some(LambdaMax::Value(max))) => Some(sequence(&a, max)?),
+        (None, Some(LambdaMax::Auto)) => {
+            if a.lambda_min.is_none() && a.lambda_min_ratio.is_none() {
+                return Err(Error::param(
+                    "--lambda-min",
+                    "give --lambda-min or --lambda-min-ratio with --lambda-max",
+                ));
+            }
+            None
+        }
         (None, None) => {
             return Err(Error::param(
                 "--lambdas",
-                "give --lambdas a,b,... or --lambda-max, --lambda-min and --steps",
+                "give --lambdas a,b,... or --lambda-max (a number or auto), --steps and --lambda-min or --lambda-min-ratio",
             ));
         }
     };
@@ -81,8 +148,6 @@ pub fn run(a: PathArgs) -> cvxnn::Result<i32> {
     };
     base.clone().check()?;
     let cfg = a.problem.config()?;
-    let mut files = cvxnn::io::FilePlan::default();
-    a.problem.inputs(&mut files);
     if let Some(dir) = &a.out_dir {
         std::fs::create_dir_all(dir).map_err(|e| {
             Error::param(
@@ -90,21 +155,25 @@ pub fn run(a: PathArgs) -> cvxnn::Result<i32> {
                 format!("{}: cannot create ({e})", dir.display()),
             )
         })?;
-        for f in ["path.csv", "path.svg", "path.png"] {
-            files.output("--out-dir", dir.join(f));
-        }
-        for &lam in &lambdas {
-            let model = dir.join(model_name(lam));
-            files.output("--out-dir", model.with_extension("json"));
-            files.output("--out-dir", model);
-        }
     }
-    files.check()?;
+    plan_files(&a, given.as_deref().unwrap_or(&[]))?;
     let loaded = train::load_problem(&cfg)?;
     let device = a.device.resolve()?;
     let precision = a.device.precision.unwrap_or(device.default_precision());
     let prep = train::with_patterns(loaded, &device)?;
     let (quiet, json) = (a.output.quiet, a.output.json);
+    let lambdas = match given {
+        Some(l) => l,
+        None => {
+            let max = path::lambda_max(&prep, a.regularizer, &device, precision)?;
+            if !quiet {
+                eprintln!("path: lambda_max = {max:.6e} (the zero network is optimal above it)");
+            }
+            let l = sequence(&a, max)?;
+            plan_files(&a, &l)?;
+            l
+        }
+    };
     if !quiet {
         eprintln!(
             "path: {} lam values on {} ({} starts), {} gates kept, data {}",

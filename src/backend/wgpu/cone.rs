@@ -1,0 +1,145 @@
+//! The cone constraints of the ReLU program (augmented Lagrangian): the cone pass over the
+//! doubled patterns.
+
+use super::buffers::{from_bytes, params, read_back};
+use super::pipelines::Kernel;
+use super::*;
+
+impl<T: GpuReal> GpuBackend<T> {
+    /// Records the cone pass: constraint products X w into the scratch vectors (one per
+    /// entry of `products`), the per-element terms (mode: 0 stats, 1 penalty with coefficients,
+    /// 2 multiplier step on `shift`, 3 line-search trial) with their sums in partial slots
+    /// 0..3, and with `grad` the penalty gradient from the coefficients.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn record_cone(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        products: &[(&GpuBuf, &GpuBuf)],
+        neg_from: usize,
+        mode: u32,
+        shift: Option<&GpuBuf>,
+        reals: [f64; 3],
+        grad: Option<&GpuBuf>,
+    ) -> Result<()> {
+        let Dims { d, p, c, .. } = self.dims;
+        let cp = c * p;
+        let jb = d.clamp(1, MAX_STEPS);
+        let z = products[0].1;
+        for (q, &(k, off, nr)) in self.cone.iter().enumerate() {
+            for &(u, zq) in products {
+                for (w, &(l, g0, gc)) in self.wchunks.iter().enumerate() {
+                    for j0 in (0..d).step_by(jb) {
+                        let v = [
+                            nr,
+                            off,
+                            d,
+                            cp,
+                            l * p + g0,
+                            gc,
+                            j0,
+                            (j0 + jb).min(d),
+                            (j0 > 0) as usize,
+                        ];
+                        let prm = params::<T>(&self.ctx, &[], &v.map(|x| x as u32));
+                        let groups = (
+                            nr.div_ceil(4).div_ceil(16) as u32,
+                            gc.div_ceil(4).div_ceil(4) as u32,
+                        );
+                        let bufs = [&self.x[k], &u.chunks[w], &zq.chunks[q], &prm];
+                        self.dispatch(enc, Kernel::ConeProduct, &bufs, groups)?;
+                    }
+                }
+            }
+            let len = nr * cp;
+            let groups = len.div_ceil(256).clamp(1, REDUCE_GROUPS);
+            let span = groups * 256 * MAX_STEPS;
+            for e0 in (0..len).step_by(span) {
+                let v = [
+                    e0,
+                    (e0 + span).min(len),
+                    cp,
+                    p,
+                    neg_from,
+                    off,
+                    self.words,
+                    mode as usize,
+                    0,
+                ];
+                let prm = params::<T>(&self.ctx, &reals, &v.map(|x| x as u32));
+                let sb = shift.map_or(&self.dummy_rw, |s| &s.chunks[q]);
+                let zs = products.get(1).map_or(&self.dummy, |pr| &pr.1.chunks[q]);
+                let bufs = [&self.mask[k], &z.chunks[q], sb, &self.partials, &prm, zs];
+                self.dispatch(enc, Kernel::ConeTerms, &bufs, (groups as u32, 1))?;
+            }
+        }
+        if let Some(grad) = grad {
+            for (w, &(l, g0, gc)) in self.wchunks.iter().enumerate() {
+                for (q, &(k, off, nr)) in self.cone.iter().enumerate() {
+                    for rb in (0..nr).step_by(MAX_STEPS) {
+                        let first = q == 0 && rb == 0;
+                        let v = [
+                            nr,
+                            off,
+                            d,
+                            cp,
+                            l * p + g0,
+                            gc,
+                            rb,
+                            (rb + MAX_STEPS).min(nr),
+                            !first as usize,
+                        ];
+                        let prm = params::<T>(&self.ctx, &[], &v.map(|x| x as u32));
+                        let groups = (
+                            d.div_ceil(4).div_ceil(16) as u32,
+                            gc.div_ceil(4).div_ceil(4) as u32,
+                        );
+                        let bufs = [&self.x[k], &z.chunks[q], &grad.chunks[w], &prm];
+                        self.dispatch(enc, Kernel::ConeGrad, &bufs, groups)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a cone pass on `weights` (one or two vectors) and reads its three sums back once:
+    /// (sum in slot 0, sum in slot 1, max in slot 2).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn cone_pass(
+        &self,
+        weights: &[&GpuBuf],
+        neg_from: usize,
+        mode: u32,
+        shift: Option<&GpuBuf>,
+        reals: [f64; 3],
+        grad: Option<&GpuBuf>,
+    ) -> Result<(f64, f64, f64)> {
+        if self.packed {
+            return Err(Error::Device(
+                "the cone operations are not defined on a working set's packed sub-problem".into(),
+            ));
+        }
+        let mut scratch = self.zbuf.lock().expect("cone scratch lock");
+        while scratch.len() < weights.len() {
+            let b = self.alloc(&self.cbounds, "cone scratch");
+            scratch.push(b);
+        }
+        let products: Vec<(&GpuBuf, &GpuBuf)> =
+            weights.iter().copied().zip(scratch.iter()).collect();
+        let mut enc = self.reduce_encoder();
+        self.record_cone(&mut enc, &products, neg_from, mode, shift, reals, grad)?;
+        let s = std::mem::size_of::<T>();
+        let bytes = read_back(
+            &self.ctx,
+            enc,
+            &[(&self.partials, (3 * REDUCE_GROUPS * s) as u64)],
+        )?;
+        let v = from_bytes::<T>(&bytes);
+        let g = REDUCE_GROUPS;
+        Ok((
+            v[..g].iter().sum(),
+            v[g..2 * g].iter().sum(),
+            v[2 * g..3 * g].iter().fold(0.0, |m, &a| m.max(a)),
+        ))
+    }
+}

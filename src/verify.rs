@@ -11,7 +11,7 @@ use crate::backend::wgpu::{GpuBackend, GpuContext, GpuOptions, GpuReal};
 use crate::backend::{Backend, ConePenalty, Dims};
 use crate::error::Result;
 use crate::rng::Rng;
-use crate::solver::{self, AlParams, FistaParams, Solution, observer::Silent};
+use crate::solver::{self, AlParams, FistaParams, Solution, Status, observer::StopWhen};
 use crate::train::{self, Precision, Prepared, ProblemConfig};
 use std::sync::Arc;
 
@@ -108,6 +108,19 @@ fn compare_ops<A: Backend, B: Backend>(
     Ok(out)
 }
 
+/// Polled by the solves (Ctrl-C and SIGTERM in the CLI): true ends them.
+pub type Stop<'a> = &'a (dyn Fn() -> bool + Sync);
+
+/// A solve that `stop` ended leaves nothing to compare.
+fn stopped(status: &[Status]) -> Result<()> {
+    if status.contains(&Status::Interrupted) {
+        return Err(crate::Error::Interrupted(
+            "verify interrupted during its solves; nothing was compared".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn run_gpu<T: GpuReal>(
     prep: &Prepared,
     cfg: &ProblemConfig,
@@ -115,6 +128,7 @@ fn run_gpu<T: GpuReal>(
     ctx: Arc<GpuContext>,
     gpu_opts: GpuOptions,
     tols: (f64, f64, f64),
+    stop: Stop,
 ) -> Result<Report> {
     let (op_tol, obj_tol, acc_tol) = tols;
     let cpu = CpuBackend::<f64>::new(
@@ -139,8 +153,9 @@ fn run_gpu<T: GpuReal>(
         &cpu, &gpu, &random, params, "random U", op_tol,
     )?);
 
-    let sc = solver::solve(&cpu, params, None, &mut Silent)?;
-    let sg = solver::solve(&gpu, params, None, &mut Silent)?;
+    let sc = solver::solve(&cpu, params, None, &mut StopWhen(stop))?;
+    let sg = solver::solve(&gpu, params, None, &mut StopWhen(stop))?;
+    stopped(&[sc.status, sg.status])?;
     checks.push(Check {
         what: "final objective".into(),
         value: (sc.objective - sg.objective).abs() / sc.objective,
@@ -252,6 +267,7 @@ fn run_gpu_relu<T: GpuReal>(
     ctx: Arc<GpuContext>,
     gpu_opts: GpuOptions,
     tols: (f64, f64, f64),
+    stop: Stop,
 ) -> Result<Report> {
     let (op_tol, obj_tol, acc_tol) = tols;
     let mask = prep.patterns.mask.doubled();
@@ -262,8 +278,9 @@ fn run_gpu_relu<T: GpuReal>(
     let mut random = || -> Vec<f64> { (0..dims.weights()).map(|_| rng.normal()).collect() };
     let (u, w) = (random(), random());
     let mut checks = compare_cone_ops(&cpu, &gpu, &u, &w, op_tol)?;
-    let sc = solver::solve_al(&cpu, settings, None, &mut Silent)?;
-    let sg = solver::solve_al(&gpu, settings, None, &mut Silent)?;
+    let sc = solver::solve_al(&cpu, settings, None, &mut StopWhen(stop))?;
+    let sg = solver::solve_al(&gpu, settings, None, &mut StopWhen(stop))?;
+    stopped(&[sc.solution.status, sg.solution.status])?;
     checks.push(Check {
         what: "final objective".into(),
         value: (sc.solution.objective - sg.solution.objective).abs() / sc.solution.objective,
@@ -325,10 +342,15 @@ pub fn verify_relu(
     ctx: Arc<GpuContext>,
     gpu_opts: GpuOptions,
     precision: Precision,
+    stop: Stop,
 ) -> Result<Report> {
     match precision {
-        Precision::F32 => run_gpu_relu::<f32>(prep, settings, ctx, gpu_opts, (1e-4, 1e-4, 0.01)),
-        Precision::F64 => run_gpu_relu::<f64>(prep, settings, ctx, gpu_opts, (1e-9, 1e-8, 0.0)),
+        Precision::F32 => {
+            run_gpu_relu::<f32>(prep, settings, ctx, gpu_opts, (1e-4, 1e-4, 0.01), stop)
+        }
+        Precision::F64 => {
+            run_gpu_relu::<f64>(prep, settings, ctx, gpu_opts, (1e-9, 1e-8, 0.0), stop)
+        }
     }
 }
 
@@ -340,9 +362,11 @@ pub fn verify(
     ctx: Arc<GpuContext>,
     gpu_opts: GpuOptions,
     precision: Precision,
+    stop: Stop,
 ) -> Result<Report> {
+    let (f32_tols, f64_tols) = ((1e-4, 1e-4, 0.01), (1e-9, 1e-8, 0.0));
     match precision {
-        Precision::F32 => run_gpu::<f32>(prep, cfg, params, ctx, gpu_opts, (1e-4, 1e-4, 0.01)),
-        Precision::F64 => run_gpu::<f64>(prep, cfg, params, ctx, gpu_opts, (1e-9, 1e-8, 0.0)),
+        Precision::F32 => run_gpu::<f32>(prep, cfg, params, ctx, gpu_opts, f32_tols, stop),
+        Precision::F64 => run_gpu::<f64>(prep, cfg, params, ctx, gpu_opts, f64_tols, stop),
     }
 }

@@ -128,6 +128,7 @@ fn digits_on_the_gpu_matches_the_cpu() {
         ctx,
         GpuOptions::default(),
         Precision::F32,
+        &|| false,
     )
     .unwrap();
     for c in &rep.checks {

@@ -80,6 +80,7 @@ pub fn run(a: VerifyArgs) -> cvxnn::Result<i32> {
             ctx,
             GpuOptions::default(),
             a.precision,
+            &super::signals::interrupted,
         )?,
         cvxnn::train::ModelKind::Relu => {
             let settings = cvxnn::solver::AlSettings {
@@ -87,7 +88,14 @@ pub fn run(a: VerifyArgs) -> cvxnn::Result<i32> {
                 ..Default::default()
             }
             .check()?;
-            cvxnn::verify::verify_relu(&prep, &settings, ctx, GpuOptions::default(), a.precision)?
+            cvxnn::verify::verify_relu(
+                &prep,
+                &settings,
+                ctx,
+                GpuOptions::default(),
+                a.precision,
+                &super::signals::interrupted,
+            )?
         }
     };
     say!("device: {}", rep.device);

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The one-shot device check (BENCHMARKS.md, "GPU check"): adapter and limits, verify (f32 and
+# f64), the kernel bench at the MNIST and CIFAR-10 shapes, and full MNIST with 5,000 gates, all
+# written to one results file. On the device machine, from the repository root, after
+# scripts/gpu-bundle.sh ran here and .gpu was carried:
+#   bash scripts/gpu-check.sh              (about 8 minutes at most; each step has a timeout)
+#   bash scripts/gpu-check.sh --quick      (small sizes: a dry run, on lavapipe too)
+# Results: $OUT/gpu-check.txt (OUT defaults to gpu-check-out/).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+out="${OUT:-gpu-check-out}"
+mkdir -p "$out"
+res="$out/gpu-check.txt"
+: >"$res"
+bin="${CVXNN_BIN:-}"
+[ -z "$bin" ] && for b in .gpu/cvxnn target/release/cvxnn; do [ -x "$b" ] && bin="$b" && break; done
+[ -n "$bin" ] || { echo "no cvxnn binary: run scripts/gpu-bundle.sh (or cargo build --release)"; exit 1; }
+mnist=""
+for m in .gpu/mnist "${CVXNN_DATA_DIR:-../shared/data}/mnist"; do
+  [ -f "$m/train-images-idx3-ubyte.gz" ] && mnist="$m" && break
+done
+
+# A Vulkan loader where the machine has none (the packages gpu-bundle.sh fetched), and the
+# NVIDIA ICD where the loader finds no driver by itself.
+if ! ldconfig -p 2>/dev/null | grep -q libvulkan.so.1 && ls .gpu/debs/*.deb >/dev/null 2>&1; then
+  for f in .gpu/debs/*.deb; do dpkg -x "$f" /; done
+  ldconfig
+fi
+nv=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f "$nv" ]; then export VK_DRIVER_FILES="$nv"; fi
+
+step() { # step NAME SECONDS COMMAND...: runs it with a timeout, appends its output and time
+  local name="$1" limit="$2"; shift 2
+  local t0 t1 rc
+  echo "== $name: $*" | tee -a "$res"
+  t0=$(date +%s%N)
+  # TERM first (cvxnn stops at its next safe point), KILL 10 s later.
+  timeout -k 10 "$limit" "$@" 2>&1 | tee -a "$res"
+  rc=${PIPESTATUS[0]}
+  t1=$(date +%s%N)
+  printf '== %s: exit %s, %d ms\n\n' "$name" "$rc" $(((t1 - t0) / 1000000)) | tee -a "$res"
+}
+
+{
+  echo "cvxnn gpu-check $(date -u +%FT%TZ) quick=$quick binary=$bin"
+  "$bin" --version
+  command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+  echo
+} 2>&1 | tee -a "$res"
+
+step devices 30 "$bin" devices
+if [ "$quick" = 1 ]; then
+  step verify-f32 120 "$bin" verify --device gpu --gates 20 --max-iters 100
+  step bench-forward-gradient 120 "$bin" bench --device gpu --n 1024 --d 784 --p 32 --c 2 --reps 2
+  # MNIST would take lavapipe minutes per product: the quick run trains on the digits.
+  step digits-train 180 "$bin" train --device gpu --gates 50 --max-iters 50 --no-save --log-every 10
+else
+  step verify-f32 60 "$bin" verify --device gpu
+  step verify-f64 60 "$bin" verify --device gpu --precision f64
+  # The masked products at the MNIST and CIFAR-10 shapes (n, d, p, c), timed on the device.
+  step bench-mnist 90 "$bin" bench --device gpu --n 60000 --d 784 --p 1000 --c 10 --reps 5
+  step bench-cifar 90 "$bin" bench --device gpu --n 50000 --d 3072 --p 500 --c 10 --reps 3
+  if [ -n "$mnist" ]; then
+    step mnist-5000 240 "$bin" train --device gpu --data "$mnist" --gates 5000 --max-iters 500 \
+      --time-limit 200 --no-save --log-every 50
+  fi
+fi
+echo "results in $res"

@@ -114,9 +114,9 @@ fn check_config(cfg: &ProblemConfig, gates_given: bool) -> Result<()> {
 }
 
 /// [`load_problem`] on data already in memory (the Python binding): `full` is split by
-/// `cfg.test_fraction` unless `test` is given; `gates` (d' x p, in the preprocessed space as a
-/// `--gates-file`) replaces the drawn gates when given. `cfg.data` and `cfg.test_data` are not
-/// read.
+/// `cfg.test_fraction` unless a test set is given (`test`, or a file in `cfg.test_data`);
+/// `gates` (d' x p, in the preprocessed space as a `--gates-file`) replaces the drawn gates
+/// when given. `cfg.data` is not read.
 pub fn from_datasets(
     cfg: &ProblemConfig,
     full: Dataset,

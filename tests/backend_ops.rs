@@ -8,6 +8,7 @@ mod common;
 use common::*;
 use cvxnn::backend::Backend;
 use cvxnn::backend::cpu::CpuOptions;
+use cvxnn::backend::wgpu::KernelChoice;
 use cvxnn::regularizer::Regularizer;
 use cvxnn::rng::Rng;
 
@@ -269,6 +270,23 @@ backend_suite!(
 );
 backend_suite!(wgpu_f32, |p: &Problem, small| gpu32(p, small), 1e-5);
 backend_suite!(wgpu_f64, |p: &Problem, small| gpu64(p, small), 1e-10);
+// The suite again for the workgroup-tiled (gpu-style) kernels, and for the cpu-style ones with
+// naga's runtime bounds checks kept (the default creates them unchecked).
+backend_suite!(
+    wgpu_f32_gpu_style,
+    |p: &Problem, small| gpu_with::<f32>(p, small, KernelChoice::GpuStyle, false),
+    1e-5
+);
+backend_suite!(
+    wgpu_f64_gpu_style,
+    |p: &Problem, small| gpu_with::<f64>(p, small, KernelChoice::GpuStyle, false),
+    1e-10
+);
+backend_suite!(
+    wgpu_f32_checked,
+    |p: &Problem, small| gpu_with::<f32>(p, small, KernelChoice::CpuStyle, true),
+    1e-5
+);
 
 #[test]
 fn gradient_matches_central_differences_f64() {

@@ -351,6 +351,7 @@ fn gpu_cone_ops_match_the_cpu_path() {
     let small = GpuOptions {
         max_rows_per_chunk: 64,
         max_gates_per_chunk: 8,
+        ..Default::default()
     };
     for (seed, (n, d, p, c)) in [(41u64, (150, 7, 20, 3)), (42, (70, 5000, 3, 1))] {
         let prob = problem(n, d, p, c, seed);
@@ -385,6 +386,7 @@ fn gpu_al_solve_matches_the_cpu_objective() {
     let small = cvxnn::backend::wgpu::GpuOptions {
         max_rows_per_chunk: 32,
         max_gates_per_chunk: 4,
+        ..Default::default()
     };
     let Some(g32) = gpu_relu::<f32>(&prob, small) else {
         return;

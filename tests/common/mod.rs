@@ -128,7 +128,9 @@ pub fn backend_gradient<B: Backend>(be: &B, u: &[f64]) -> Vec<f64> {
     be.download(&g).unwrap()
 }
 
-use cvxnn::backend::wgpu::{AdapterChoice, GpuBackend, GpuContext, GpuOptions};
+use cvxnn::backend::wgpu::{
+    AdapterChoice, GpuBackend, GpuContext, GpuOptions, GpuReal, KernelChoice,
+};
 use std::sync::{Arc, OnceLock};
 
 /// The GPU context the tests share (any adapter, software included). `None` means skip, unless
@@ -158,31 +160,42 @@ pub fn gpu_ctx() -> Option<Arc<GpuContext>> {
 /// Small forced chunks: several row chunks and several gate chunks per output.
 pub const SMALL_GPU: GpuOptions = GpuOptions {
     max_rows_per_chunk: 64,
-    max_gates_per_chunk: 8,
+    max_gates_per_chunk: 7,
+    kernels: KernelChoice::Auto,
+    checked: false,
 };
 
-pub fn gpu32(p: &Problem, small: bool) -> Option<GpuBackend<f32>> {
+/// A GPU backend with the kernel family `kernels` (runtime bounds checks kept when `checked`).
+pub fn gpu_with<T: GpuReal>(
+    p: &Problem,
+    small: bool,
+    kernels: KernelChoice,
+    checked: bool,
+) -> Option<GpuBackend<T>> {
     let ctx = gpu_ctx()?;
-    let opts = if small {
+    if T::WGSL == "f64" && !ctx.has_f64() {
+        eprintln!("SKIPPED f64 GPU test: {} has no SHADER_F64", ctx.describe());
+        return None;
+    }
+    let base = if small {
         SMALL_GPU
     } else {
         GpuOptions::default()
+    };
+    let opts = GpuOptions {
+        kernels,
+        checked,
+        ..base
     };
     Some(GpuBackend::new(ctx, &p.x, &p.y, &p.mask, opts).unwrap())
 }
 
+pub fn gpu32(p: &Problem, small: bool) -> Option<GpuBackend<f32>> {
+    gpu_with(p, small, KernelChoice::Auto, false)
+}
+
 pub fn gpu64(p: &Problem, small: bool) -> Option<GpuBackend<f64>> {
-    let ctx = gpu_ctx()?;
-    if !ctx.has_f64() {
-        eprintln!("SKIPPED f64 GPU test: {} has no SHADER_F64", ctx.describe());
-        return None;
-    }
-    let opts = if small {
-        SMALL_GPU
-    } else {
-        GpuOptions::default()
-    };
-    Some(GpuBackend::new(ctx, &p.x, &p.y, &p.mask, opts).unwrap())
+    gpu_with(p, small, KernelChoice::Auto, false)
 }
 
 pub fn cpu_small(small: bool) -> CpuOptions {

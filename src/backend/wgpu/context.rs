@@ -36,7 +36,7 @@ pub struct GpuContext {
     pub features: wgpu::Features,
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
-    cache: Mutex<HashMap<(Kernel, &'static str), Pipeline>>,
+    cache: Mutex<HashMap<(Kernel, &'static str, bool), Pipeline>>,
     /// The host-mappable buffer read-backs go through (see buffers::read_back).
     pub(super) staging: Mutex<Option<wgpu::Buffer>>,
 }
@@ -148,19 +148,31 @@ impl GpuContext {
     }
 
     /// The pipeline for `kernel` in precision `real`, compiled on first use.
-    pub fn pipeline(&self, kernel: Kernel, real: &'static str) -> Result<Pipeline> {
+    /// `checked`: keep naga's runtime bounds checks even on a kernel that is in bounds by
+    /// construction (tests run both ways).
+    pub fn pipeline(&self, kernel: Kernel, real: &'static str, checked: bool) -> Result<Pipeline> {
+        let trusted = kernel.in_bounds_by_construction() && !checked;
+        let key = (kernel, real, trusted);
         let mut cache = self.cache.lock().expect("pipeline cache lock");
-        if let Some(p) = cache.get(&(kernel, real)) {
+        if let Some(p) = cache.get(&key) {
             return Ok(p.clone());
         }
         let (file, entry, slots) = kernel.spec();
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(file),
-                source: wgpu::ShaderSource::Wgsl(source(file, real).into()),
-            });
+        let desc = wgpu::ShaderModuleDescriptor {
+            label: Some(file),
+            source: wgpu::ShaderSource::Wgsl(source(file, real).into()),
+        };
+        let module = if trusted {
+            // SAFETY: these kernels clamp or guard every index against the chunk sizes the host
+            // passes (see the kernels' headers), so no access leaves its binding.
+            unsafe {
+                self.device
+                    .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+            }
+        } else {
+            self.device.create_shader_module(desc)
+        };
         let entries: Vec<wgpu::BindGroupLayoutEntry> = slots
             .iter()
             .enumerate()
@@ -213,7 +225,7 @@ impl GpuContext {
             )));
         }
         let p = Arc::new((pipeline, bgl));
-        cache.insert((kernel, real), p.clone());
+        cache.insert(key, p.clone());
         Ok(p)
     }
 }

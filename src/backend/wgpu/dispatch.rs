@@ -18,7 +18,7 @@ impl<T: GpuReal> GpuBackend<T> {
         buffers: &[&wgpu::Buffer],
         groups: (u32, u32),
     ) -> Result<()> {
-        let p = self.ctx.pipeline(kernel, T::WGSL)?;
+        let p = self.ctx.pipeline(kernel, T::WGSL, self.checked)?;
         let entries: Vec<wgpu::BindGroupEntry> = buffers
             .iter()
             .enumerate()

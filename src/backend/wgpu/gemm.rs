@@ -28,7 +28,7 @@ pub fn time_gemm<T: GpuReal>(
     let b = storage_init(ctx, &to_bytes::<T>(&fill(k * n)), "b");
     let c = storage(ctx, m * n * s, "c");
     let prm = params::<T>(ctx, &[], &[m as u32, k as u32, n as u32]);
-    let pl = ctx.pipeline(Kernel::Gemm, T::WGSL)?;
+    let pl = ctx.pipeline(Kernel::Gemm, T::WGSL, false)?;
     let entries: Vec<wgpu::BindGroupEntry> = [&a, &b, &c, &prm]
         .iter()
         .enumerate()

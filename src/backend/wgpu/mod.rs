@@ -29,7 +29,8 @@ use crate::mask::BitMask;
 use crate::regularizer::Regularizer;
 use buffers::{from_bytes, params, read_back, storage, storage_init, to_bytes};
 use ndarray::Array2;
-use pipelines::Kernel;
+pub use pipelines::KernelChoice;
+use pipelines::{FORWARD_GATES, FORWARD_ROWS, GRADIENT_FEATURES, GRADIENT_GATES, Kernel};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -44,6 +45,9 @@ const STAT_NORM: u32 = 2;
 /// is split over several accumulating dispatches.
 pub const MAX_STEPS: usize = 4096;
 
+/// Rows, gates or features one workgroup of the tiled (gpu-style) kernels covers.
+const TILE: usize = 64;
+
 /// Reduction workgroups per chunk (each leaves one partial sum).
 const REDUCE_GROUPS: usize = 256;
 
@@ -54,6 +58,10 @@ pub struct GpuOptions {
     pub max_rows_per_chunk: usize,
     /// Gates per weight chunk (0: as many as a binding holds).
     pub max_gates_per_chunk: usize,
+    /// The masked-product kernel family (`--kernels`).
+    pub kernels: KernelChoice,
+    /// Keep naga's runtime bounds checks on the kernels that are in bounds by construction.
+    pub checked: bool,
 }
 
 pub struct GpuBackend<T: GpuReal> {
@@ -100,6 +108,11 @@ pub struct GpuBackend<T: GpuReal> {
     packed: bool,
     /// Gates per weight chunk.
     gates_per: usize,
+    /// The masked products run the workgroup-tiled kernels (gpu-style), not the register-blocked
+    /// ones (cpu-style).
+    tiled: bool,
+    /// Runtime bounds checks kept on the kernels that need none.
+    checked: bool,
     _t: PhantomData<T>,
 }
 
@@ -202,6 +215,7 @@ impl<T: GpuReal> GpuBackend<T> {
                 needed as f64 / (1 << 20) as f64
             )));
         }
+        let ctx_type = ctx.info.device_type;
         let mut be = GpuBackend {
             y: GpuBuf {
                 chunks: ys,
@@ -236,6 +250,8 @@ impl<T: GpuReal> GpuBackend<T> {
             starts: (0..=c).map(|l| l * p).collect(),
             packed: false,
             gates_per,
+            tiled: opts.kernels.tiled_on(ctx_type),
+            checked: opts.checked,
             _t: PhantomData,
         };
         be.y_host = be.download(&be.y)?;
@@ -261,7 +277,13 @@ impl<T: GpuReal> GpuBackend<T> {
         let Dims { d, c, .. } = self.dims;
         // Work per invocation is (gate tiles) x features; keep it under MAX_STEPS.
         let jb = d.clamp(1, MAX_STEPS);
-        let block = ((MAX_STEPS / jb) * 4).max(4);
+        // The tiled kernel's 64-gate tiles cover a block; the blocked kernel's FORWARD_GATES.
+        let (kernel, tile_gates, tile_rows, wg) = if self.tiled {
+            (Kernel::ForwardTiled, TILE, TILE, 1)
+        } else {
+            (Kernel::Forward, FORWARD_GATES, FORWARD_ROWS, 64)
+        };
+        let block = (MAX_STEPS / jb).max(1) * tile_gates;
         for (k, &(_, nr)) in self.rows.iter().enumerate() {
             for (w, &(l, g0, gc)) in self.wchunks.iter().enumerate() {
                 for ib in (0..gc).step_by(block) {
@@ -283,7 +305,7 @@ impl<T: GpuReal> GpuBackend<T> {
                             (j0 + jb).min(d),
                         ];
                         let prm = params::<T>(&self.ctx, &[], &v.map(|x| x as u32));
-                        let groups = groups_2d(nr.div_ceil(4), 64, self.max_groups());
+                        let groups = groups_2d(nr.div_ceil(tile_rows), wg, self.max_groups());
                         let bufs = [
                             &self.x[k],
                             &self.mask[k],
@@ -291,7 +313,7 @@ impl<T: GpuReal> GpuBackend<T> {
                             &preds.chunks[k],
                             &prm,
                         ];
-                        self.dispatch(enc, Kernel::Forward, &bufs, groups)?;
+                        self.dispatch(enc, kernel, &bufs, groups)?;
                     }
                 }
             }
@@ -411,10 +433,14 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
                         (rb + MAX_STEPS).min(nr),
                     ];
                     let prm = params::<T>(&self.ctx, &[scale], &u.map(|v| v as u32));
-                    let groups = (
-                        d.div_ceil(4).div_ceil(16) as u32,
-                        gc.div_ceil(4).div_ceil(4) as u32,
-                    );
+                    let groups = if self.tiled {
+                        (d.div_ceil(TILE) as u32, gc.div_ceil(TILE) as u32)
+                    } else {
+                        (
+                            d.div_ceil(GRADIENT_FEATURES).div_ceil(8) as u32,
+                            gc.div_ceil(GRADIENT_GATES).div_ceil(8) as u32,
+                        )
+                    };
                     let bufs = [
                         &self.x[k],
                         &self.mask[k],
@@ -423,7 +449,12 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
                         &grad.chunks[w],
                         &prm,
                     ];
-                    self.dispatch(&mut enc, Kernel::Gradient, &bufs, groups)?;
+                    let kernel = if self.tiled {
+                        Kernel::GradientTiled
+                    } else {
+                        Kernel::Gradient
+                    };
+                    self.dispatch(&mut enc, kernel, &bufs, groups)?;
                 }
             }
         }

@@ -30,7 +30,7 @@ pub fn device_patterns<T: GpuReal>(
     let gbuf = storage_init(ctx, &to_bytes::<T>(&gt), "gates");
     let rows_per = (maxb / (d * s)).min(maxb / (words * 4)).max(1);
     let mut mask = BitMask::zeros(n, p);
-    let pl = ctx.pipeline(Kernel::Patterns, T::WGSL)?;
+    let pl = ctx.pipeline(Kernel::Patterns, T::WGSL, false)?;
     for r0 in (0..n).step_by(rows_per) {
         let nr = rows_per.min(n - r0);
         let xh: Vec<f64> = x

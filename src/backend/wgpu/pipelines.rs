@@ -9,6 +9,14 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("forward", include_str!("../../../shaders/forward.wgsl")),
     ("gradient", include_str!("../../../shaders/gradient.wgsl")),
     (
+        "forward_tiled",
+        include_str!("../../../shaders/forward_tiled.wgsl"),
+    ),
+    (
+        "gradient_tiled",
+        include_str!("../../../shaders/gradient_tiled.wgsl"),
+    ),
+    (
         "regularizer",
         include_str!("../../../shaders/regularizer.wgsl"),
     ),
@@ -31,6 +39,8 @@ pub enum Kernel {
     Patterns,
     Forward,
     Gradient,
+    ForwardTiled,
+    GradientTiled,
     Prox,
     GroupStat,
     Gemm,
@@ -59,6 +69,16 @@ impl Kernel {
             ),
             Kernel::Gradient => (
                 "gradient",
+                "gradient",
+                &[Read, Read, Read, Read, ReadWrite, Uniform],
+            ),
+            Kernel::ForwardTiled => (
+                "forward_tiled",
+                "forward",
+                &[Read, Read, Read, ReadWrite, Uniform],
+            ),
+            Kernel::GradientTiled => (
+                "gradient_tiled",
                 "gradient",
                 &[Read, Read, Read, Read, ReadWrite, Uniform],
             ),
@@ -98,6 +118,95 @@ impl Kernel {
     }
 }
 
+/// Register tiles of the CPU-style kernels: the forward's rows x gates per invocation and the
+/// gradient's gates x features per invocation (measured on lavapipe, BENCHMARKS.md).
+pub const FORWARD_ROWS: usize = 8;
+pub const FORWARD_GATES: usize = 16;
+pub const GRADIENT_GATES: usize = 16;
+pub const GRADIENT_FEATURES: usize = 8;
+
+/// Tile sizes substituted into a shader: `$TR`, `$TG`, `$TJ`, and the loop letters they bound.
+fn tiles(file: &str) -> [(char, usize); 3] {
+    match file {
+        "forward" => [('R', FORWARD_ROWS), ('G', FORWARD_GATES), ('J', 1)],
+        "gradient" => [('R', 1), ('G', GRADIENT_GATES), ('J', GRADIENT_FEATURES)],
+        "forward_tiled" => [('R', 4), ('G', 4), ('J', 1)],
+        "gradient_tiled" => [('R', 1), ('G', 4), ('J', 4)],
+        _ => [('R', 1), ('G', 1), ('J', 1)],
+    }
+}
+
+/// Expands the host-unrolled lines: a line `//@RG stmt` becomes one copy of `stmt` per (R, G)
+/// in 0..TR x 0..TG (nested in the order written) with `$R` and `$G` replaced by the indices.
+/// `$TR`, `$TG` and `$TJ` anywhere become the tile sizes.
+fn unroll(body: &str, tiles: [(char, usize); 3]) -> String {
+    let mut text = body.to_string();
+    for (letter, size) in tiles {
+        text = text.replace(&format!("$T{letter}"), &size.to_string());
+    }
+    let mut out = String::with_capacity(text.len() * 4);
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let Some(rest) = trimmed.strip_prefix("//@") else {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        };
+        let indent = &line[..line.len() - trimmed.len()];
+        let (letters, stmt) = rest.split_once(' ').unwrap_or((rest, ""));
+        let mut copies = vec![stmt.to_string()];
+        for letter in letters.chars() {
+            let size = tiles.iter().find(|t| t.0 == letter).map_or(1, |t| t.1);
+            copies = copies
+                .iter()
+                .flat_map(|s| {
+                    (0..size).map(move |k| s.replace(&format!("${letter}"), &k.to_string()))
+                })
+                .collect();
+        }
+        for c in copies {
+            out.push_str(indent);
+            out.push_str(&c);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+impl Kernel {
+    /// Kernels whose every index stays in bounds by construction (clamped or guarded, given the
+    /// host's parameters): their modules are created without naga's runtime checks.
+    pub fn in_bounds_by_construction(self) -> bool {
+        matches!(
+            self,
+            Kernel::Forward | Kernel::Gradient | Kernel::ForwardTiled | Kernel::GradientTiled
+        )
+    }
+}
+
+/// Which family of masked-product kernels a backend runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, clap::ValueEnum)]
+pub enum KernelChoice {
+    /// cpu-style on CPU adapters (lavapipe, llvmpipe), gpu-style on every other adapter.
+    #[default]
+    Auto,
+    /// Register-blocked, no workgroup memory and no barriers (forward.wgsl, gradient.wgsl).
+    CpuStyle,
+    /// Workgroup-memory tiles (forward_tiled.wgsl, gradient_tiled.wgsl).
+    GpuStyle,
+}
+
+impl KernelChoice {
+    /// The family for an adapter of type `device`: false for cpu-style, true for gpu-style.
+    pub fn tiled_on(self, device: wgpu::DeviceType) -> bool {
+        match self {
+            KernelChoice::Auto => device != wgpu::DeviceType::Cpu,
+            KernelChoice::CpuStyle => false,
+            KernelChoice::GpuStyle => true,
+        }
+    }
+}
+
 /// The source of a shader file for a scalar type ("f32" or "f64").
 pub fn source(file: &str, real: &str) -> String {
     let body = SHADERS
@@ -105,7 +214,7 @@ pub fn source(file: &str, real: &str) -> String {
         .find(|(n, _)| *n == file)
         .map(|(_, s)| *s)
         .expect("kernel names a shader in the table");
-    format!("alias real = {real};\n{body}")
+    format!("alias real = {real};\n{}", unroll(body, tiles(file)))
 }
 
 #[cfg(test)]
@@ -120,6 +229,8 @@ mod tests {
             Kernel::Patterns,
             Kernel::Forward,
             Kernel::Gradient,
+            Kernel::ForwardTiled,
+            Kernel::GradientTiled,
             Kernel::Prox,
             Kernel::GroupStat,
             Kernel::Gemm,
@@ -131,9 +242,11 @@ mod tests {
             Kernel::FeatureSubgrad,
         ] {
             let (file, entry, _) = k.spec();
+            let text = source(file, "f32");
+            assert!(text.contains(&format!("fn {entry}(")), "{k:?}");
             assert!(
-                source(file, "f32").contains(&format!("fn {entry}(")),
-                "{k:?}"
+                !text.contains('$'),
+                "{file}: a placeholder left after unrolling"
             );
         }
     }

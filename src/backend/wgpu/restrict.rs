@@ -70,6 +70,8 @@ impl<T: GpuReal> GpuBackend<T> {
             starts,
             packed: true,
             gates_per: self.gates_per,
+            tiled: self.tiled,
+            checked: self.checked,
             _t: PhantomData,
         })
     }

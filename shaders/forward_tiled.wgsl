@@ -1,0 +1,112 @@
+// Masked forward for GPUs: the same operation and bindings as forward.wgsl,
+//   preds[r, l] (+)= sum_{i < gc} mask(r, g0 + i) * x_r . u[i],
+// as a workgroup-tiled product. A workgroup of 16 x 16 invocations owns 64 rows and walks the
+// chunk's gates i_begin .. i_end 64 at a time; for each gate tile it forms the 64 x 64 block of
+// dot products from 16-feature tiles of X and U staged in workgroup memory (one barrier pair per
+// feature step), each invocation holding $TR rows x $TG gates in registers. The mask is applied
+// in the epilogue of each gate tile (an invocation's $TG gates share one nibble of a mask word),
+// the masked sums accumulate per row in registers, and the 16 invocations that share rows are
+// summed in a fixed order at the end: deterministic, no float atomics.
+// Indices are clamped or guarded, so every access is in bounds by construction.
+
+struct Params {
+    rows: u32,
+    d: u32,
+    c: u32,
+    l: u32,
+    g0: u32,
+    gc: u32,
+    words: u32,
+    accumulate: u32,
+    i_begin: u32,
+    i_end: u32,
+    j_begin: u32,
+    j_end: u32,
+}
+
+const BM: u32 = 64u;
+const BN: u32 = 64u;
+const BK: u32 = 16u;
+
+@group(0) @binding(0) var<storage, read> x: array<real>;
+@group(0) @binding(1) var<storage, read> mask: array<u32>;
+@group(0) @binding(2) var<storage, read> u: array<real>;
+@group(0) @binding(3) var<storage, read_write> preds: array<real>;
+@group(0) @binding(4) var<uniform> prm: Params;
+
+// k-major tiles: xs[k * BM + row], us[k * BN + gate]. xs is reused for the final row sums.
+var<workgroup> xs: array<real, 1024>;
+var<workgroup> us: array<real, 1024>;
+
+// Mask bits of gates b .. b+n-1 (n <= 16) for row r, bit k for gate b + k.
+fn gate_bits(r: u32, b: u32, n: u32) -> u32 {
+    let w = r * prm.words + (b >> 5u);
+    let s = b & 31u;
+    var v = mask[w] >> s;
+    if (s + n > 32u) {
+        v = v | (mask[w + 1u] << (32u - s));
+    }
+    return v & ((1u << n) - 1u);
+}
+
+@compute @workgroup_size(16, 16)
+fn forward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+    let r0 = (wid.x + wid.y * nwg.x) * BM;
+    if (r0 >= prm.rows) {
+        return;
+    }
+    let tid = lid.y * 16u + lid.x;
+    let last = prm.rows - 1u;
+    // This invocation's rows r0 + lid.y * $TR + R (clamped) and gates lid.x * $TG + G of a tile.
+    //@R let ra$R = min(r0 + lid.y * $TRu + $Ru, last);
+    //@R var o$R = real(0.0);
+    for (var i = prm.i_begin; i < prm.i_end; i += BN) {
+        //@RG var a$R_$G = real(0.0);
+        for (var k0 = prm.j_begin; k0 < prm.j_end; k0 += BK) {
+            for (var e = 0u; e < 4u; e++) {
+                let f = e * 256u + tid;
+                let m = f / BK;
+                let k = f % BK;
+                let j = k0 + k;
+                let inside = j < prm.j_end;
+                let jc = min(j, prm.j_end - 1u);
+                let xv = x[min(r0 + m, last) * prm.d + jc];
+                xs[k * BM + m] = select(real(0.0), xv, inside && r0 + m <= last);
+                let uv = u[min(i + m, prm.i_end - 1u) * prm.d + jc];
+                us[k * BN + m] = select(real(0.0), uv, inside && i + m < prm.i_end);
+            }
+            workgroupBarrier();
+            for (var k = 0u; k < BK; k++) {
+                //@R let xr$R = xs[k * BM + lid.y * $TRu + $Ru];
+                //@G let ug$G = us[k * BN + lid.x * $TGu + $Gu];
+                //@RG a$R_$G += xr$R * ug$G;
+            }
+            workgroupBarrier();
+        }
+        let gb = i + lid.x * $TGu;
+        if (gb < prm.i_end) {
+            let ng = min($TGu, prm.i_end - gb);
+            //@R let m$R = gate_bits(ra$R, prm.g0 + gb, ng);
+            //@RG o$R += select(real(0.0), a$R_$G, ((m$R >> $Gu) & 1u) != 0u);
+        }
+    }
+    // Row sums over the 16 invocations that share rows, in order of lid.x.
+    //@R xs[(lid.y * $TRu + $Ru) * 16u + lid.x] = o$R;
+    workgroupBarrier();
+    if (tid < BM && r0 + tid <= last) {
+        var s = real(0.0);
+        for (var t = 0u; t < 16u; t++) {
+            s += xs[tid * 16u + t];
+        }
+        let k = (r0 + tid) * prm.c + prm.l;
+        if (prm.accumulate != 0u) {
+            preds[k] += s;
+        } else {
+            preds[k] = s;
+        }
+    }
+}

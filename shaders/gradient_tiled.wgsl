@@ -1,0 +1,75 @@
+// Gradient for GPUs: the same operation and bindings as gradient.wgsl,
+//   grad[i, j] (+)= scale * sum_r mask(r, g0 + i) * (preds[r, l] - y[r, l]) * x[r, j],
+// as a workgroup-tiled product with K = rows: a workgroup of 16 x 16 invocations owns a block of
+// 64 gates x 64 features and walks the rows r_begin .. r_end 16 at a time, staging the masked
+// residual (built while loading) and the rows of X in workgroup memory (one barrier pair per
+// row step); each invocation holds $TG gates x $TJ features in registers.
+// Indices are clamped or guarded, so every access is in bounds by construction.
+
+struct Params {
+    scale: real,
+    rows: u32,
+    d: u32,
+    c: u32,
+    l: u32,
+    g0: u32,
+    gc: u32,
+    words: u32,
+    accumulate: u32,
+    r_begin: u32,
+    r_end: u32,
+}
+
+const BM: u32 = 64u;
+const BN: u32 = 64u;
+const BK: u32 = 16u;
+
+@group(0) @binding(0) var<storage, read> x: array<real>;
+@group(0) @binding(1) var<storage, read> mask: array<u32>;
+@group(0) @binding(2) var<storage, read> preds: array<real>;
+@group(0) @binding(3) var<storage, read> y: array<real>;
+@group(0) @binding(4) var<storage, read_write> grad: array<real>;
+@group(0) @binding(5) var<uniform> prm: Params;
+
+// k-major tiles: es[k * BM + gate] (masked residuals), xs[k * BN + feature].
+var<workgroup> es: array<real, 1024>;
+var<workgroup> xs: array<real, 1024>;
+
+@compute @workgroup_size(16, 16)
+fn gradient(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let j0 = wid.x * BN;
+    let i0 = wid.y * BM;
+    if (j0 >= prm.d || i0 >= prm.gc) {
+        return;
+    }
+    let tid = lid.y * 16u + lid.x;
+    let jl = prm.d - 1u;
+    let gl = prm.gc - 1u;
+    //@GJ var a$G_$J = real(0.0);
+    for (var k0 = prm.r_begin; k0 < prm.r_end; k0 += BK) {
+        for (var e = 0u; e < 4u; e++) {
+            let f = e * 256u + tid;
+            let k = f / BM;
+            let m = f % BM;
+            let r = min(k0 + k, prm.r_end - 1u);
+            let inside = k0 + k < prm.r_end;
+            // Masked residual of row r for gate i0 + m.
+            let gi = prm.g0 + min(i0 + m, gl);
+            let bit = (mask[r * prm.words + (gi >> 5u)] >> (gi & 31u)) & 1u;
+            let res = preds[r * prm.c + prm.l] - y[r * prm.c + prm.l];
+            es[k * BM + m] = select(real(0.0), res, inside && bit != 0u && i0 + m <= gl);
+            let xv = x[r * prm.d + min(j0 + m, jl)];
+            xs[k * BN + m] = select(real(0.0), xv, inside && j0 + m <= jl);
+        }
+        workgroupBarrier();
+        for (var k = 0u; k < BK; k++) {
+            //@G let eg$G = es[k * BM + lid.y * $TGu + $Gu];
+            //@J let xj$J = xs[k * BN + lid.x * $TJu + $Ju];
+            //@GJ a$G_$J += eg$G * xj$J;
+        }
+        workgroupBarrier();
+    }
+    let ib = i0 + lid.y * $TGu;
+    let jb = j0 + lid.x * $TJu;
+    //@GJ if (ib + $Gu <= gl && jb + $Ju <= jl) { let k = (ib + $Gu) * prm.d + jb + $Ju; if (prm.accumulate != 0u) { grad[k] += prm.scale * a$G_$J; } else { grad[k] = prm.scale * a$G_$J; } }
+}

@@ -1,7 +1,8 @@
 // Plain GEMM C = A B (A: m x k, B: k x n, C: m x n, row-major), the reference rate that
-// `cvxnn bench --device gpu` compares the masked kernels with: the same 4 x 4 register tile per
-// invocation and no workgroup memory, like forward.wgsl.
-// Bindings: 0 a (read), 1 b (read), 2 c (read_write), 3 params (uniform). Workgroup 16 x 4.
+// `cvxnn bench --device gpu` compares the cpu-style masked kernels with: the same shape of
+// kernel as forward.wgsl, one invocation owning a $TR x $TG block of C in registers, no
+// workgroup memory, `//@` lines unrolled by the host, indices clamped.
+// Bindings: 0 a (read), 1 b (read), 2 c (read_write), 3 params (uniform). Workgroup 8 x 8.
 
 struct Params {
     m: u32,
@@ -14,32 +15,22 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> c: array<real>;
 @group(0) @binding(3) var<uniform> prm: Params;
 
-@compute @workgroup_size(16, 4)
+@compute @workgroup_size(8, 8)
 fn gemm(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let j0 = gid.x * 4u;
-    let i0 = gid.y * 4u;
+    // Neighbouring invocations (SIMD lanes on a CPU adapter) take neighbouring row blocks, so
+    // the $TG loads of B are the same address across lanes, as the forward's loads of U are.
+    let i0 = gid.x * $TRu;
+    let j0 = gid.y * $TGu;
     if (i0 >= prm.m || j0 >= prm.n) {
         return;
     }
-    let ni = min(4u, prm.m - i0);
-    let nj = min(4u, prm.n - j0);
-    var ia = array<u32, 4>(i0, i0 + min(1u, ni - 1u), i0 + min(2u, ni - 1u), i0 + min(3u, ni - 1u));
-    var ja = array<u32, 4>(j0, j0 + min(1u, nj - 1u), j0 + min(2u, nj - 1u), j0 + min(3u, nj - 1u));
-    var t0 = vec4<real>(0.0);
-    var t1 = vec4<real>(0.0);
-    var t2 = vec4<real>(0.0);
-    var t3 = vec4<real>(0.0);
-    for (var p = 0u; p < prm.k; p++) {
-        let bv = vec4<real>(b[p * prm.n + ja[0]], b[p * prm.n + ja[1]], b[p * prm.n + ja[2]], b[p * prm.n + ja[3]]);
-        t0 += a[ia[0] * prm.k + p] * bv;
-        t1 += a[ia[1] * prm.k + p] * bv;
-        t2 += a[ia[2] * prm.k + p] * bv;
-        t3 += a[ia[3] * prm.k + p] * bv;
+    //@R let ab$R = min(i0 + $Ru, prm.m - 1u) * prm.k;
+    //@G let bc$G = min(j0 + $Gu, prm.n - 1u);
+    //@RG var a$R_$G = real(0.0);
+    for (var t = 0u; t < prm.k; t++) {
+        //@R let x$R = a[ab$R + t];
+        //@G let y$G = b[t * prm.n + bc$G];
+        //@RG a$R_$G += x$R * y$G;
     }
-    var tile = array<vec4<real>, 4>(t0, t1, t2, t3);
-    for (var ii = 0u; ii < ni; ii++) {
-        for (var jj = 0u; jj < nj; jj++) {
-            c[(i0 + ii) * prm.n + j0 + jj] = tile[ii][jj];
-        }
-    }
+    //@RG if (i0 + $Ru < prm.m && j0 + $Gu < prm.n) { c[(i0 + $Ru) * prm.n + j0 + $Gu] = a$R_$G; }
 }

@@ -60,11 +60,12 @@ pub fn generated(dims: Dims, seed: u64) -> (Array2<f64>, Array2<f64>, BitMask) {
     (x, y, mask)
 }
 
-/// Times the backend's operations; `sync` waits for the device (a no-op on the CPU).
+/// Times the backend's operations; `gemm_rate`: the reference GEMM's flop/s; `sync` waits for
+/// the device (a no-op on the CPU).
 pub fn time_backend<B: Backend>(
     be: &B,
     reps: usize,
-    gemm_s: Option<f64>,
+    gemm_rate: Option<f64>,
     sync: &dyn Fn() -> Result<()>,
 ) -> Result<Vec<BenchRow>> {
     let dims = be.dims();
@@ -79,7 +80,7 @@ pub fn time_backend<B: Backend>(
         op,
         ms: t * 1e3,
         gflops: Some(flops / t / 1e9),
-        ratio_to_gemm: gemm_s.map(|g| g / t),
+        ratio_to_gemm: gemm_rate.map(|g| flops / t / g),
     };
     let other = |op, t: f64| BenchRow {
         op,
@@ -88,8 +89,8 @@ pub fn time_backend<B: Backend>(
         ratio_to_gemm: None,
     };
     let mut rows = Vec::new();
-    if let Some(g) = gemm_s {
-        rows.push(product("gemm (reference)", g));
+    if let Some(g) = gemm_rate {
+        rows.push(product("gemm (reference)", flops / g));
     }
     rows.push(product(
         "masked forward",
@@ -171,24 +172,45 @@ pub fn run_cpu<T: Real>(
         plain_gemm(&xt, &wt, &mut out, threads.max(1));
         Ok(())
     })?;
-    time_backend(&be, reps, Some(t_gemm), &|| Ok(()))
+    time_backend(&be, reps, Some(dims.product_flops() / t_gemm), &|| Ok(()))
 }
 
 pub fn run_gpu<T: GpuReal>(
     ctx: Arc<GpuContext>,
     dims: Dims,
+    opts: GpuOptions,
     reps: usize,
     seed: u64,
 ) -> Result<Vec<BenchRow>> {
     let (x, y, mask) = generated(dims, seed);
-    let gemm = match time_gemm::<T>(&ctx, dims.n, dims.d, dims.c * dims.p, reps) {
-        Ok(t) => Some(t),
+    // The reference GEMM's rate on the same device, on a block of the same product small enough
+    // for one binding (the full n x c p output of a MNIST-sized product would not fit).
+    let s = std::mem::size_of::<T>();
+    let maxb = ctx.max_binding() as usize;
+    let (mut m, k, mut n) = (dims.n, dims.d, dims.c * dims.p);
+    while m * n * s > maxb || m * k * s > maxb || k * n * s > maxb {
+        if m >= n && m > 1 {
+            m = m.div_ceil(2);
+        } else if n > 1 {
+            n = n.div_ceil(2);
+        } else {
+            break;
+        }
+    }
+    let tiled = opts.kernels.tiled_on(ctx.info.device_type);
+    let gemm = match time_gemm::<T>(&ctx, m, k, n, reps, tiled) {
+        Ok(t) => {
+            if (m, n) != (dims.n, dims.c * dims.p) {
+                log::info!("reference GEMM on a {m} x {k} x {n} block");
+            }
+            Some(2.0 * (m * k * n) as f64 / t)
+        }
         Err(e) => {
             log::warn!("no reference GEMM: {e}");
             None
         }
     };
-    let be = GpuBackend::<T>::new(ctx, &x, &y, &mask, GpuOptions::default())?;
+    let be = GpuBackend::<T>::new(ctx, &x, &y, &mask, opts)?;
     time_backend(&be, reps, gemm, &|| be.sync())
 }
 

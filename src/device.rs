@@ -1,7 +1,7 @@
 //! Where a run solves: the CPU path or a GPU adapter, and in which precision.
 
 use crate::backend::cpu::CpuOptions;
-use crate::backend::wgpu::{AdapterChoice, GpuContext, GpuOptions};
+use crate::backend::wgpu::{AdapterChoice, GpuContext, GpuOptions, KernelChoice};
 use crate::error::Result;
 use std::sync::Arc;
 
@@ -44,6 +44,15 @@ impl Device {
                     Ok(Device::Cpu(cpu))
                 }
             },
+        }
+    }
+
+    /// The same device with the masked-product kernel family `kernels` (GPU only; the CPU path
+    /// has one).
+    pub fn with_kernels(self, kernels: KernelChoice) -> Device {
+        match self {
+            Device::Gpu(ctx, opts) => Device::Gpu(ctx, GpuOptions { kernels, ..opts }),
+            cpu => cpu,
         }
     }
 

@@ -390,6 +390,14 @@ fn the_catalogue_of_bad_inputs_is_refused_cleanly() {
             vec!["--adapter"],
         ),
         (args(&["verify", "--device", "cpu"]), vec!["--device"]),
+        (
+            train(&["--kernels", "gpu-style"]),
+            vec!["--kernels", "--device cpu"],
+        ),
+        (
+            args(&["bench", "--device", "cpu", "--kernels", "cpu-style"]),
+            vec!["--kernels"],
+        ),
         // Late or unclear errors, now early and clear.
         (
             train(&["--out", "/proc/m.safetensors"]),

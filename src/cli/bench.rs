@@ -3,12 +3,26 @@
 use clap::Args;
 use cvxnn::Error;
 use cvxnn::backend::Dims;
-use cvxnn::backend::wgpu::{AdapterChoice, GpuContext};
+use cvxnn::backend::wgpu::{AdapterChoice, GpuContext, GpuOptions};
 use cvxnn::bench::{HEADER, format_row, run_cpu, run_gpu};
 use cvxnn::train::{DeviceChoice, Precision};
 
+/// Problem-size presets of the kernel benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shape {
+    /// n 60,000, d 784, p 5,000, c 10 (full MNIST with 5,000 gates).
+    Mnist,
+    /// n 50,000, d 3,072, p 4,000, c 10 (CIFAR-10 with 4,000 gates).
+    Cifar,
+}
+
 #[derive(Args, Debug)]
 pub struct BenchArgs {
+    /// A preset size that overrides --n, --d, --p and --c.
+    #[arg(long, value_enum)]
+    shape: Option<Shape>,
+    #[command(flatten)]
+    kernels: super::KernelArgs,
     /// Rows.
     #[arg(long, allow_hyphen_values = true, default_value_t = 4096)]
     n: usize,
@@ -167,11 +181,33 @@ pub fn run(a: BenchArgs) -> cvxnn::Result<i32> {
             "all sizes must be >= 1",
         ));
     }
-    let dims = Dims {
-        n: a.n,
-        d: a.d,
-        p: a.p,
-        c: a.c,
+    a.kernels.check(a.device)?;
+    let dims = match a.shape {
+        Some(Shape::Mnist) => Dims {
+            n: 60_000,
+            d: 784,
+            p: 5_000,
+            c: 10,
+        },
+        Some(Shape::Cifar) => Dims {
+            n: 50_000,
+            d: 3_072,
+            p: 4_000,
+            c: 10,
+        },
+        None => Dims {
+            n: a.n,
+            d: a.d,
+            p: a.p,
+            c: a.c,
+        },
+    };
+    let a = BenchArgs {
+        n: dims.n,
+        d: dims.d,
+        p: dims.p,
+        c: dims.c,
+        ..a
     };
     // X, two weight blocks, two prediction blocks (f64 at most) and the masks, checked before
     // anything is allocated.
@@ -226,14 +262,26 @@ pub fn run(a: BenchArgs) -> cvxnn::Result<i32> {
     };
     let rows = match gpu {
         Some(ctx) => {
+            for line in ctx.report() {
+                outln!("{line}");
+            }
+            let opts = GpuOptions {
+                kernels: a.kernels.kernels,
+                ..Default::default()
+            };
+            let family = if a.kernels.kernels.tiled_on(ctx.info.device_type) {
+                "gpu-style"
+            } else {
+                "cpu-style"
+            };
             outln!(
-                "device: gpu-{} on {}; {sizes}",
+                "device: gpu-{} on {}, {family} kernels; {sizes}",
                 a.precision.name(),
                 ctx.describe()
             );
             match a.precision {
-                Precision::F32 => run_gpu::<f32>(ctx, dims, a.reps, 1)?,
-                Precision::F64 => run_gpu::<f64>(ctx, dims, a.reps, 1)?,
+                Precision::F32 => run_gpu::<f32>(ctx, dims, opts, a.reps, 1)?,
+                Precision::F64 => run_gpu::<f64>(ctx, dims, opts, a.reps, 1)?,
             }
         }
         None => {

@@ -340,6 +340,31 @@ pub struct DeviceArgs {
     /// CPU worker threads (0: all cores).
     #[arg(long, allow_hyphen_values = true, default_value_t = 0)]
     threads: usize,
+    #[command(flatten)]
+    kernels: KernelArgs,
+}
+
+/// The GPU kernel family.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct KernelArgs {
+    /// GPU kernels for the masked products: auto picks cpu-style (register-blocked, no
+    /// workgroup memory) on CPU adapters such as lavapipe and gpu-style (workgroup-memory tiles)
+    /// on GPUs; name one to force it (tests, benchmarks).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub kernels: cvxnn::backend::wgpu::KernelChoice,
+}
+
+impl KernelArgs {
+    /// Refuses a named family where no GPU runs.
+    pub fn check(&self, device: DeviceChoice) -> cvxnn::Result<()> {
+        if device == DeviceChoice::Cpu && self.kernels != cvxnn::backend::wgpu::KernelChoice::Auto {
+            return Err(cvxnn::Error::param(
+                "--kernels",
+                "chooses GPU kernels; it has no meaning with --device cpu",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl DeviceArgs {
@@ -350,12 +375,13 @@ impl DeviceArgs {
                 "names a GPU adapter; it has no meaning with --device cpu",
             ));
         }
+        self.kernels.check(self.device)?;
         let choice = if self.adapter.is_some() && self.device == DeviceChoice::Auto {
             DeviceChoice::Gpu
         } else {
             self.device
         };
-        Device::resolve(
+        Ok(Device::resolve(
             choice,
             self.adapter.as_deref(),
             CpuOptions {
@@ -363,7 +389,8 @@ impl DeviceArgs {
                 block_rows: 0,
                 block_cols: 0,
             },
-        )
+        )?
+        .with_kernels(self.kernels.kernels))
     }
 }
 

@@ -18,6 +18,8 @@ pub struct VerifyArgs {
     /// GPU adapter (name substring); default: the first adapter, software ones included.
     #[arg(long)]
     adapter: Option<String>,
+    #[command(flatten)]
+    kernels: super::KernelArgs,
     /// CPU worker threads of the reference side (0: all cores).
     #[arg(long, allow_hyphen_values = true, default_value_t = 0)]
     threads: usize,
@@ -40,6 +42,10 @@ pub fn run(a: VerifyArgs) -> cvxnn::Result<i32> {
             "verify compares the CPU with a GPU: use --device gpu (the CPU side is always run)",
         ));
     }
+    let gpu_opts = GpuOptions {
+        kernels: a.kernels.kernels,
+        ..Default::default()
+    };
     let cfg = a.problem.config()?;
     let loaded = train::load_problem(&cfg)?;
     let ctx = GpuContext::open(&AdapterChoice {
@@ -78,7 +84,7 @@ pub fn run(a: VerifyArgs) -> cvxnn::Result<i32> {
             &cfg,
             &params,
             ctx,
-            GpuOptions::default(),
+            gpu_opts,
             a.precision,
             &super::signals::interrupted,
         )?,
@@ -92,7 +98,7 @@ pub fn run(a: VerifyArgs) -> cvxnn::Result<i32> {
                 &prep,
                 &settings,
                 ctx,
-                GpuOptions::default(),
+                gpu_opts,
                 a.precision,
                 &super::signals::interrupted,
             )?

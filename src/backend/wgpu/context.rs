@@ -34,6 +34,8 @@ pub struct GpuContext {
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
+    /// Everything the adapter offers (`features` holds what was requested).
+    pub adapter_features: wgpu::Features,
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     cache: Mutex<HashMap<(Kernel, &'static str, bool), Pipeline>>,
@@ -122,11 +124,49 @@ impl GpuContext {
             info,
             limits,
             features,
+            adapter_features: adapter.features(),
             device,
             queue,
             cache: Mutex::new(HashMap::new()),
             staging: Mutex::new(None),
         }))
+    }
+
+    /// The adapter, its limits and features, as the benchmark prints them first.
+    pub fn report(&self) -> Vec<String> {
+        let l = &self.limits;
+        let f = |feat: wgpu::Features| {
+            if self.adapter_features.contains(feat) {
+                "yes"
+            } else {
+                "no"
+            }
+        };
+        vec![
+            format!(
+                "adapter: {} ({:?}, {:?}), driver {} {}",
+                self.info.name,
+                self.info.backend,
+                self.info.device_type,
+                self.info.driver,
+                self.info.driver_info
+            ),
+            format!(
+                "limits: storage binding {} MiB, buffer {} MiB, workgroup storage {} KiB, {} invocations per workgroup, {} workgroups per dimension",
+                l.max_storage_buffer_binding_size >> 20,
+                l.max_buffer_size >> 20,
+                l.max_compute_workgroup_storage_size >> 10,
+                l.max_compute_invocations_per_workgroup,
+                l.max_compute_workgroups_per_dimension
+            ),
+            format!(
+                "features: shader-f64 {}, subgroup {}, timestamp-query {}, shader-f16 {}",
+                f(wgpu::Features::SHADER_F64),
+                f(wgpu::Features::SUBGROUP),
+                f(wgpu::Features::TIMESTAMP_QUERY),
+                f(wgpu::Features::SHADER_F16)
+            ),
+        ]
     }
 
     pub fn has_f64(&self) -> bool {

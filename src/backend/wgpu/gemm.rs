@@ -1,18 +1,20 @@
 //! A plain tiled GEMM for the machine-rate reference of `cvxnn bench`, and the queue sync
 //! benchmarks use.
 
-use super::buffers::{params, storage, storage_init, to_bytes};
-use super::pipelines::Kernel;
+use super::buffers::{from_bytes, params, read_back, storage, storage_init, to_bytes};
+use super::pipelines::{FORWARD_GATES, FORWARD_ROWS, Kernel};
 use super::*;
 
 /// Times a plain GEMM (m x k times k x n) on the device: the median of `reps` runs, in seconds,
-/// each waiting for the device inside the timed region.
+/// each waiting for the device inside the timed region. `tiled`: the workgroup-tiled kernel
+/// (the gpu-style family's reference), else the register-blocked one.
 pub fn time_gemm<T: GpuReal>(
     ctx: &Arc<GpuContext>,
     m: usize,
     k: usize,
     n: usize,
     reps: usize,
+    tiled: bool,
 ) -> Result<f64> {
     let s = std::mem::size_of::<T>();
     let maxb = ctx.max_binding() as usize;
@@ -24,11 +26,17 @@ pub fn time_gemm<T: GpuReal>(
     }
     let mut rng = crate::rng::Rng::new(1);
     let mut fill = |len: usize| -> Vec<f64> { (0..len).map(|_| rng.normal()).collect() };
-    let a = storage_init(ctx, &to_bytes::<T>(&fill(m * k)), "a");
-    let b = storage_init(ctx, &to_bytes::<T>(&fill(k * n)), "b");
+    let (ah, bh) = (fill(m * k), fill(k * n));
+    let a = storage_init(ctx, &to_bytes::<T>(&ah), "a");
+    let b = storage_init(ctx, &to_bytes::<T>(&bh), "b");
     let c = storage(ctx, m * n * s, "c");
     let prm = params::<T>(ctx, &[], &[m as u32, k as u32, n as u32]);
-    let pl = ctx.pipeline(Kernel::Gemm, T::WGSL, false)?;
+    let kernel = if tiled {
+        Kernel::GemmTiled
+    } else {
+        Kernel::Gemm
+    };
+    let pl = ctx.pipeline(kernel, T::WGSL, false)?;
     let entries: Vec<wgpu::BindGroupEntry> = [&a, &b, &c, &prm]
         .iter()
         .enumerate()
@@ -42,10 +50,14 @@ pub fn time_gemm<T: GpuReal>(
         layout: &pl.1,
         entries: &entries,
     });
-    let groups = (
-        n.div_ceil(4).div_ceil(16) as u32,
-        m.div_ceil(4).div_ceil(4) as u32,
-    );
+    let groups = if tiled {
+        (n.div_ceil(64) as u32, m.div_ceil(64) as u32)
+    } else {
+        (
+            m.div_ceil(FORWARD_ROWS).div_ceil(8) as u32,
+            n.div_ceil(FORWARD_GATES).div_ceil(8) as u32,
+        )
+    };
     let once = || -> Result<f64> {
         let t = std::time::Instant::now();
         let mut enc = ctx.device.create_command_encoder(&Default::default());
@@ -66,6 +78,24 @@ pub fn time_gemm<T: GpuReal>(
         .map(|_| once())
         .collect::<Result<Vec<f64>>>()?;
     times.sort_by(|x, y| x.total_cmp(y));
+    // A wrong reference would make every ratio wrong: check 64 sampled entries on the host.
+    let got = from_bytes::<T>(&read_back(
+        ctx,
+        ctx.device.create_command_encoder(&Default::default()),
+        &[(&c, (m * n * s) as u64)],
+    )?);
+    let mut pick = crate::rng::Rng::new(2);
+    for _ in 0..64 {
+        let (i, j) = (pick.below(m), pick.below(n));
+        let want: f64 = (0..k).map(|t| ah[i * k + t] * bh[t * n + j]).sum();
+        let scale: f64 = (0..k).map(|t| (ah[i * k + t] * bh[t * n + j]).abs()).sum();
+        if (got[i * n + j] - want).abs() > 1e-4 * scale.max(1.0) {
+            return Err(Error::Device(format!(
+                "the reference GEMM's entry ({i}, {j}) is {} on the device, {want} on the host",
+                got[i * n + j]
+            )));
+        }
+    }
     Ok(times[times.len() / 2])
 }
 

@@ -21,6 +21,10 @@ pub const SHADERS: &[(&str, &str)] = &[
         include_str!("../../../shaders/regularizer.wgsl"),
     ),
     ("gemm", include_str!("../../../shaders/gemm.wgsl")),
+    (
+        "gemm_tiled",
+        include_str!("../../../shaders/gemm_tiled.wgsl"),
+    ),
     ("cone", include_str!("../../../shaders/cone.wgsl")),
     ("feature", include_str!("../../../shaders/feature.wgsl")),
 ];
@@ -44,6 +48,7 @@ pub enum Kernel {
     Prox,
     GroupStat,
     Gemm,
+    GemmTiled,
     ConeProduct,
     ConeTerms,
     ConeGrad,
@@ -60,6 +65,7 @@ impl Kernel {
         match self {
             Kernel::Axpby => ("vector", "axpby", &[Read, ReadWrite, Uniform]),
             Kernel::Gemm => ("gemm", "gemm", &[Read, Read, ReadWrite, Uniform]),
+            Kernel::GemmTiled => ("gemm_tiled", "gemm", &[Read, Read, ReadWrite, Uniform]),
             Kernel::Reduce => ("reduce", "reduce", &[Read, Read, ReadWrite, Uniform]),
             Kernel::Patterns => ("patterns", "patterns", &[Read, Read, ReadWrite, Uniform]),
             Kernel::Forward => (
@@ -130,7 +136,8 @@ fn tiles(file: &str) -> [(char, usize); 3] {
     match file {
         "forward" => [('R', FORWARD_ROWS), ('G', FORWARD_GATES), ('J', 1)],
         "gradient" => [('R', 1), ('G', GRADIENT_GATES), ('J', GRADIENT_FEATURES)],
-        "forward_tiled" => [('R', 4), ('G', 4), ('J', 1)],
+        "forward_tiled" | "gemm_tiled" => [('R', 4), ('G', 4), ('J', 1)],
+        "gemm" => [('R', FORWARD_ROWS), ('G', FORWARD_GATES), ('J', 1)],
         "gradient_tiled" => [('R', 1), ('G', 4), ('J', 4)],
         _ => [('R', 1), ('G', 1), ('J', 1)],
     }
@@ -234,6 +241,7 @@ mod tests {
             Kernel::Prox,
             Kernel::GroupStat,
             Kernel::Gemm,
+            Kernel::GemmTiled,
             Kernel::ConeProduct,
             Kernel::ConeTerms,
             Kernel::ConeGrad,

@@ -53,18 +53,25 @@ step() { # step NAME SECONDS COMMAND...: runs it with a timeout, appends its out
 step devices 30 "$bin" devices
 if [ "$quick" = 1 ]; then
   step verify-f32 120 "$bin" verify --device gpu --gates 20 --max-iters 100
-  step bench-forward-gradient 120 "$bin" bench --device gpu --n 1024 --d 784 --p 32 --c 2 --reps 2
+  step verify-f32-gpu-style 120 "$bin" verify --device gpu --kernels gpu-style --gates 20 --max-iters 100
+  for k in cpu-style gpu-style; do
+    step "bench-$k" 120 "$bin" bench --device gpu --kernels "$k" --n 1024 --d 784 --p 32 --c 2 --reps 2
+  done
   # MNIST would take lavapipe minutes per product: the quick run trains on the digits.
   step digits-train 180 "$bin" train --device gpu --gates 50 --max-iters 50 --no-save --log-every 10
 else
-  step verify-f32 60 "$bin" verify --device gpu
-  step verify-f64 60 "$bin" verify --device gpu --precision f64
-  # The masked products at the MNIST and CIFAR-10 shapes (n, d, p, c), timed on the device.
-  step bench-mnist 90 "$bin" bench --device gpu --n 60000 --d 784 --p 1000 --c 10 --reps 5
-  step bench-cifar 90 "$bin" bench --device gpu --n 50000 --d 3072 --p 500 --c 10 --reps 3
+  # Worst case (every step at its timeout) 525 s, under the 9 minutes a run may take.
+  step verify-f32 45 "$bin" verify --device gpu
+  step verify-f64 45 "$bin" verify --device gpu --precision f64
+  # The masked products at the MNIST and CIFAR-10 shapes, both kernel families (the adapter's
+  # name, limits and features head each bench).
+  step bench-mnist-gpu-style 60 "$bin" bench --device gpu --shape mnist --kernels gpu-style --reps 3
+  step bench-mnist-cpu-style 60 "$bin" bench --device gpu --shape mnist --kernels cpu-style --reps 3
+  step bench-cifar-gpu-style 60 "$bin" bench --device gpu --shape cifar --kernels gpu-style --reps 3
+  step bench-cifar-cpu-style 45 "$bin" bench --device gpu --shape cifar --kernels cpu-style --reps 2
   if [ -n "$mnist" ]; then
-    step mnist-5000 240 "$bin" train --device gpu --data "$mnist" --gates 5000 --max-iters 500 \
-      --time-limit 200 --no-save --log-every 50
+    step mnist-5000 180 "$bin" train --device gpu --data "$mnist" --gates 5000 --max-iters 500 \
+      --time-limit 150 --no-save --log-every 50
   fi
 fi
 echo "results in $res"

@@ -61,25 +61,6 @@ pub(super) fn to_bytes<T: GpuReal>(host: &[f64]) -> Vec<u8> {
     bytemuck::cast_slice(&v).to_vec()
 }
 
-/// A uniform block laid out as WGSL expects for `struct { reals..., u32s... }`: reals first
-/// (4 or 8 bytes each), then the u32s, padded to a multiple of 16 bytes.
-pub(super) fn params<T: GpuReal>(ctx: &GpuContext, reals: &[f64], uints: &[u32]) -> wgpu::Buffer {
-    let mut b: Vec<u8> = Vec::with_capacity(64);
-    for &r in reals {
-        b.extend_from_slice(bytemuck::bytes_of(&T::of(r)));
-    }
-    for &u in uints {
-        b.extend_from_slice(&u.to_le_bytes());
-    }
-    b.resize(b.len().div_ceil(16).max(1) * 16, 0);
-    ctx.device
-        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("params"),
-            contents: &b,
-            usage: wgpu::BufferUsages::UNIFORM,
-        })
-}
-
 /// Copies `(buffer, bytes)` pieces back to the host, in order, with one map of one staging buffer.
 pub(super) fn read_back(
     ctx: &GpuContext,

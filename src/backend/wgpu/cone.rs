@@ -1,7 +1,8 @@
 //! The cone constraints of the ReLU program (augmented Lagrangian): the cone pass over the
 //! doubled patterns.
 
-use super::buffers::{from_bytes, params, read_back};
+use super::buffers::{from_bytes, read_back};
+use super::params::{ConeGradParams, ConeProductParams, ConeTermParams, uniform};
 use super::pipelines::Kernel;
 use super::*;
 
@@ -29,18 +30,18 @@ impl<T: GpuReal> GpuBackend<T> {
             for &(u, zq) in products {
                 for (w, &(l, g0, gc)) in self.wchunks.iter().enumerate() {
                     for j0 in (0..d).step_by(jb) {
-                        let v = [
-                            nr,
-                            off,
-                            d,
-                            cp,
-                            l * p + g0,
-                            gc,
-                            j0,
-                            (j0 + jb).min(d),
-                            (j0 > 0) as usize,
-                        ];
-                        let prm = params::<T>(&self.ctx, &[], &v.map(|x| x as u32));
+                        let v = ConeProductParams {
+                            rows: nr as u32,
+                            row0: off as u32,
+                            d: d as u32,
+                            cp: cp as u32,
+                            col0: (l * p + g0) as u32,
+                            gc: gc as u32,
+                            j_begin: j0 as u32,
+                            j_end: (j0 + jb).min(d) as u32,
+                            accumulate: (j0 > 0) as u32,
+                        };
+                        let prm = uniform::<T, _>(&self.ctx, &[], &v);
                         let groups = (
                             nr.div_ceil(4).div_ceil(16) as u32,
                             gc.div_ceil(4).div_ceil(4) as u32,
@@ -54,18 +55,18 @@ impl<T: GpuReal> GpuBackend<T> {
             let groups = len.div_ceil(256).clamp(1, REDUCE_GROUPS);
             let span = groups * 256 * MAX_STEPS;
             for e0 in (0..len).step_by(span) {
-                let v = [
-                    e0,
-                    (e0 + span).min(len),
-                    cp,
-                    p,
-                    neg_from,
-                    off,
-                    self.words,
-                    mode as usize,
-                    0,
-                ];
-                let prm = params::<T>(&self.ctx, &reals, &v.map(|x| x as u32));
+                let v = ConeTermParams {
+                    e_begin: e0 as u32,
+                    e_end: (e0 + span).min(len) as u32,
+                    cp: cp as u32,
+                    p: p as u32,
+                    neg_from: neg_from as u32,
+                    row0: off as u32,
+                    words: self.words as u32,
+                    mode,
+                    slot: 0,
+                };
+                let prm = uniform::<T, _>(&self.ctx, &reals, &v);
                 let sb = shift.map_or(&self.dummy_rw, |s| &s.chunks[q]);
                 let zs = products.get(1).map_or(&self.dummy, |pr| &pr.1.chunks[q]);
                 let bufs = [&self.mask[k], &z.chunks[q], sb, &self.partials, &prm, zs];
@@ -77,18 +78,18 @@ impl<T: GpuReal> GpuBackend<T> {
                 for (q, &(k, off, nr)) in self.cone.iter().enumerate() {
                     for rb in (0..nr).step_by(MAX_STEPS) {
                         let first = q == 0 && rb == 0;
-                        let v = [
-                            nr,
-                            off,
-                            d,
-                            cp,
-                            l * p + g0,
-                            gc,
-                            rb,
-                            (rb + MAX_STEPS).min(nr),
-                            !first as usize,
-                        ];
-                        let prm = params::<T>(&self.ctx, &[], &v.map(|x| x as u32));
+                        let v = ConeGradParams {
+                            rows: nr as u32,
+                            row0: off as u32,
+                            d: d as u32,
+                            cp: cp as u32,
+                            col0: (l * p + g0) as u32,
+                            gc: gc as u32,
+                            r_begin: rb as u32,
+                            r_end: (rb + MAX_STEPS).min(nr) as u32,
+                            accumulate: !first as u32,
+                        };
+                        let prm = uniform::<T, _>(&self.ctx, &[], &v);
                         let groups = (
                             d.div_ceil(4).div_ceil(16) as u32,
                             gc.div_ceil(4).div_ceil(4) as u32,

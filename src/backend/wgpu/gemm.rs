@@ -1,7 +1,8 @@
 //! A plain tiled GEMM for the machine-rate reference of `cvxnn bench`, and the queue sync
 //! benchmarks use.
 
-use super::buffers::{from_bytes, params, read_back, storage, storage_init, to_bytes};
+use super::buffers::{from_bytes, read_back, storage, storage_init, to_bytes};
+use super::params::{GemmParams, uniform};
 use super::pipelines::{FORWARD_GATES, FORWARD_ROWS, Kernel};
 use super::*;
 
@@ -30,7 +31,12 @@ pub fn time_gemm<T: GpuReal>(
     let a = storage_init(ctx, &to_bytes::<T>(&ah), "a");
     let b = storage_init(ctx, &to_bytes::<T>(&bh), "b");
     let c = storage(ctx, m * n * s, "c");
-    let prm = params::<T>(ctx, &[], &[m as u32, k as u32, n as u32]);
+    let v = GemmParams {
+        m: m as u32,
+        k: k as u32,
+        n: n as u32,
+    };
+    let prm = uniform::<T, _>(ctx, &[], &v);
     let kernel = if tiled {
         Kernel::GemmTiled
     } else {

@@ -10,6 +10,7 @@ mod cone;
 pub mod context;
 mod dispatch;
 mod gemm;
+mod params;
 mod patterns;
 pub mod pipelines;
 mod plan;
@@ -27,8 +28,9 @@ use super::{Backend, ConePenalty, ConeTerms, Dims, Trial};
 use crate::error::{Error, Result};
 use crate::mask::BitMask;
 use crate::regularizer::Regularizer;
-use buffers::{from_bytes, params, read_back, storage, storage_init, to_bytes};
+use buffers::{from_bytes, read_back, storage, storage_init, to_bytes};
 use ndarray::Array2;
+use params::{AxpbyParams, ForwardParams, GradientParams, GroupParams, uniform};
 pub use pipelines::KernelChoice;
 use pipelines::{FORWARD_GATES, FORWARD_ROWS, GRADIENT_FEATURES, GRADIENT_GATES, Kernel};
 use std::marker::PhantomData;
@@ -290,21 +292,21 @@ impl<T: GpuReal> GpuBackend<T> {
                     for j0 in (0..d).step_by(jb) {
                         // The first piece of an output overwrites, the others add.
                         let first = g0 == 0 && ib == 0 && j0 == 0;
-                        let v = [
-                            nr,
-                            d,
-                            c,
-                            l,
-                            g0 + self.mask_base(l),
-                            gc,
-                            self.words,
-                            !first as usize,
-                            ib,
-                            (ib + block).min(gc),
-                            j0,
-                            (j0 + jb).min(d),
-                        ];
-                        let prm = params::<T>(&self.ctx, &[], &v.map(|x| x as u32));
+                        let v = ForwardParams {
+                            rows: nr as u32,
+                            d: d as u32,
+                            c: c as u32,
+                            l: l as u32,
+                            g0: (g0 + self.mask_base(l)) as u32,
+                            gc: gc as u32,
+                            words: self.words as u32,
+                            accumulate: !first as u32,
+                            i_begin: ib as u32,
+                            i_end: (ib + block).min(gc) as u32,
+                            j_begin: j0 as u32,
+                            j_end: (j0 + jb).min(d) as u32,
+                        };
+                        let prm = uniform::<T, _>(&self.ctx, &[], &v);
                         let groups = groups_2d(nr.div_ceil(tile_rows), wg, self.max_groups());
                         let bufs = [
                             &self.x[k],
@@ -379,7 +381,7 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
         let mut enc = self.encoder();
         for k in 0..x.chunks.len() {
             let len = x.chunk_len(k);
-            let prm = params::<T>(&self.ctx, &[a, b], &[len as u32]);
+            let prm = uniform::<T, _>(&self.ctx, &[a, b], &AxpbyParams { len: len as u32 });
             let groups = len.div_ceil(256).clamp(1, 4096) as u32;
             self.dispatch(
                 &mut enc,
@@ -420,19 +422,19 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
             for (k, &(_, nr)) in self.rows.iter().enumerate() {
                 for rb in (0..nr).step_by(MAX_STEPS) {
                     let first = k == 0 && rb == 0;
-                    let u = [
-                        nr,
-                        d,
-                        c,
-                        l,
-                        g0 + self.mask_base(l),
-                        gc,
-                        self.words,
-                        !first as usize,
-                        rb,
-                        (rb + MAX_STEPS).min(nr),
-                    ];
-                    let prm = params::<T>(&self.ctx, &[scale], &u.map(|v| v as u32));
+                    let v = GradientParams {
+                        rows: nr as u32,
+                        d: d as u32,
+                        c: c as u32,
+                        l: l as u32,
+                        g0: (g0 + self.mask_base(l)) as u32,
+                        gc: gc as u32,
+                        words: self.words as u32,
+                        accumulate: !first as u32,
+                        r_begin: rb as u32,
+                        r_end: (rb + MAX_STEPS).min(nr) as u32,
+                    };
+                    let prm = uniform::<T, _>(&self.ctx, &[scale], &v);
                     let groups = if self.tiled {
                         (d.div_ceil(TILE) as u32, gc.div_ceil(TILE) as u32)
                     } else {
@@ -629,7 +631,13 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
         let mut enc = self.encoder();
         let mut off = 0;
         for (k, &(_, _, gc)) in self.wchunks.iter().enumerate() {
-            let prm = params::<T>(&self.ctx, &[0.0, 0.0], &[gc as u32, d as u32, 0, STAT_NORM]);
+            let v = GroupParams {
+                groups: gc as u32,
+                d: d as u32,
+                reg: 0,
+                mode: STAT_NORM,
+            };
+            let prm = uniform::<T, _>(&self.ctx, &[0.0, 0.0], &v);
             self.dispatch(
                 &mut enc,
                 Kernel::GroupStat,

@@ -1,6 +1,7 @@
 //! Activation patterns 1[X G > 0] computed on the device.
 
-use super::buffers::{params, read_back, storage, storage_init, to_bytes};
+use super::buffers::{read_back, storage, storage_init, to_bytes};
+use super::params::{PatternParams, uniform};
 use super::pipelines::Kernel;
 use super::*;
 
@@ -44,8 +45,15 @@ pub fn device_patterns<T: GpuReal>(
         // Bits per dispatch so that one invocation sums at most MAX_STEPS products.
         let bits = (MAX_STEPS / d.max(1)).clamp(1, 32);
         for b0 in (0..32).step_by(bits) {
-            let v = [nr, d, p, words, b0, (b0 + bits).min(32)];
-            let prm = params::<T>(ctx, &[], &v.map(|x| x as u32));
+            let v = PatternParams {
+                rows: nr as u32,
+                d: d as u32,
+                p: p as u32,
+                words: words as u32,
+                b_begin: b0 as u32,
+                b_end: (b0 + bits).min(32) as u32,
+            };
+            let prm = uniform::<T, _>(ctx, &[], &v);
             let entries: Vec<wgpu::BindGroupEntry> = [&xb, &gbuf, &mb, &prm]
                 .iter()
                 .enumerate()

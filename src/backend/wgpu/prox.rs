@@ -1,7 +1,8 @@
 //! The regularizers on the device: prox steps, penalties and subgradient statistics per
 //! group, and the feature group lasso's per-column passes.
 
-use super::buffers::{from_bytes, params, read_back};
+use super::buffers::{from_bytes, read_back};
+use super::params::{FeatureParams, GroupParams, uniform};
 use super::pipelines::Kernel;
 use super::*;
 
@@ -34,11 +35,13 @@ impl<T: GpuReal> GpuBackend<T> {
     ) -> Result<(usize, usize)> {
         let d = self.dims.d;
         for (k, &(_, _, gc)) in self.wchunks.iter().enumerate() {
-            let prm = params::<T>(
-                &self.ctx,
-                &reals,
-                &[gc as u32, d as u32, reg_code(reg), mode],
-            );
+            let fields = GroupParams {
+                groups: gc as u32,
+                d: d as u32,
+                reg: reg_code(reg),
+                mode,
+            };
+            let prm = uniform::<T, _>(&self.ctx, &reals, &fields);
             let gb = g.map_or(&self.dummy, |g| &g.chunks[k]);
             let ob = out.map_or(&self.dummy_rw, |o| &o.chunks[k]);
             self.dispatch(
@@ -104,17 +107,14 @@ impl<T: GpuReal> GpuBackend<T> {
         enc.clear_buffer(col, 0, None);
         for (k, &(_, _, gc)) in self.wchunks.iter().enumerate() {
             for i0 in (0..gc).step_by(MAX_STEPS) {
-                let prm = params::<T>(
-                    &self.ctx,
-                    &[eta, 0.0],
-                    &[
-                        gc as u32,
-                        d as u32,
-                        mode,
-                        i0 as u32,
-                        (i0 + MAX_STEPS).min(gc) as u32,
-                    ],
-                );
+                let fields = FeatureParams {
+                    groups: gc as u32,
+                    d: d as u32,
+                    mode,
+                    i_begin: i0 as u32,
+                    i_end: (i0 + MAX_STEPS).min(gc) as u32,
+                };
+                let prm = uniform::<T, _>(&self.ctx, &[eta, 0.0], &fields);
                 let gb = g.map_or(&v.chunks[k], |g| &g.chunks[k]);
                 self.dispatch(
                     enc,
@@ -142,7 +142,12 @@ impl<T: GpuReal> GpuBackend<T> {
     ) -> Result<(usize, usize)> {
         let d = self.dims.d;
         for (k, &(_, _, gc)) in self.wchunks.iter().enumerate() {
-            let prm = params::<T>(&self.ctx, &reals, &[gc as u32, d as u32, 0, 0, 0]);
+            let fields = FeatureParams {
+                groups: gc as u32,
+                d: d as u32,
+                ..Default::default()
+            };
+            let prm = uniform::<T, _>(&self.ctx, &reals, &fields);
             let groups = (gc.div_ceil(64) as u32, 1);
             match out {
                 Some(o) => self.dispatch(

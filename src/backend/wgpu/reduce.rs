@@ -1,7 +1,8 @@
 //! Reductions: partial sums per workgroup on the device, added in f64 on the host after one
 //! read-back (dot products, norms and the regularizer's statistics).
 
-use super::buffers::{from_bytes, params, read_back};
+use super::buffers::{from_bytes, read_back};
+use super::params::{ReduceParams, uniform};
 use super::pipelines::Kernel;
 use super::*;
 
@@ -16,11 +17,12 @@ impl<T: GpuReal> GpuBackend<T> {
         mode: u32,
         slot: usize,
     ) -> Result<()> {
-        let prm = params::<T>(
-            &self.ctx,
-            &[],
-            &[len as u32, (slot * REDUCE_GROUPS) as u32, mode],
-        );
+        let v = ReduceParams {
+            len: len as u32,
+            slot: (slot * REDUCE_GROUPS) as u32,
+            mode,
+        };
+        let prm = uniform::<T, _>(&self.ctx, &[], &v);
         let groups = len.div_ceil(256).clamp(1, REDUCE_GROUPS) as u32;
         self.dispatch(
             enc,

@@ -64,12 +64,12 @@ pub(super) fn to_bytes<T: GpuReal>(host: &[f64]) -> Vec<u8> {
 /// Copies `(buffer, bytes)` pieces back to the host, in order, with one map of one staging buffer.
 pub(super) fn read_back(
     ctx: &GpuContext,
-    mut enc: wgpu::CommandEncoder,
+    mut enc: super::dispatch::Enc,
     pieces: &[(&wgpu::Buffer, u64)],
 ) -> Result<Vec<u8>> {
     let total: u64 = pieces.iter().map(|p| p.1).sum();
     if total == 0 {
-        ctx.queue.submit([enc.finish()]);
+        enc.submit(ctx);
         return Ok(Vec::new());
     }
     // A staging buffer is the only kind the host may map; storage buffers stay device-local.
@@ -91,7 +91,7 @@ pub(super) fn read_back(
         }
         off += bytes;
     }
-    ctx.queue.submit([enc.finish()]);
+    enc.submit(ctx);
     let slice = staging.slice(..total);
     let (tx, rx) = std::sync::mpsc::channel();
     slice.map_async(wgpu::MapMode::Read, move |r| {

@@ -14,7 +14,7 @@ impl<T: GpuReal> GpuBackend<T> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn record_cone(
         &self,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Enc,
         products: &[(&GpuBuf, &GpuBuf)],
         neg_from: usize,
         mode: u32,
@@ -41,13 +41,13 @@ impl<T: GpuReal> GpuBackend<T> {
                             j_end: (j0 + jb).min(d) as u32,
                             accumulate: (j0 > 0) as u32,
                         };
-                        let prm = uniform::<T, _>(&self.ctx, &[], &v);
+                        let prm = uniform::<T, _>(&[], &v);
                         let groups = (
                             nr.div_ceil(4).div_ceil(16) as u32,
                             gc.div_ceil(4).div_ceil(4) as u32,
                         );
-                        let bufs = [&self.x[k], &u.chunks[w], &zq.chunks[q], &prm];
-                        self.dispatch(enc, Kernel::ConeProduct, &bufs, groups)?;
+                        let bufs = [&self.x[k], &u.chunks[w], &zq.chunks[q]];
+                        self.dispatch(enc, Kernel::ConeProduct, &bufs, &prm, groups)?;
                     }
                 }
             }
@@ -66,11 +66,11 @@ impl<T: GpuReal> GpuBackend<T> {
                     mode,
                     slot: 0,
                 };
-                let prm = uniform::<T, _>(&self.ctx, &reals, &v);
+                let prm = uniform::<T, _>(&reals, &v);
                 let sb = shift.map_or(&self.dummy_rw, |s| &s.chunks[q]);
                 let zs = products.get(1).map_or(&self.dummy, |pr| &pr.1.chunks[q]);
-                let bufs = [&self.mask[k], &z.chunks[q], sb, &self.partials, &prm, zs];
-                self.dispatch(enc, Kernel::ConeTerms, &bufs, (groups as u32, 1))?;
+                let bufs = [&self.mask[k], &z.chunks[q], sb, &self.partials, zs];
+                self.dispatch(enc, Kernel::ConeTerms, &bufs, &prm, (groups as u32, 1))?;
             }
         }
         if let Some(grad) = grad {
@@ -89,13 +89,13 @@ impl<T: GpuReal> GpuBackend<T> {
                             r_end: (rb + MAX_STEPS).min(nr) as u32,
                             accumulate: !first as u32,
                         };
-                        let prm = uniform::<T, _>(&self.ctx, &[], &v);
+                        let prm = uniform::<T, _>(&[], &v);
                         let groups = (
                             d.div_ceil(4).div_ceil(16) as u32,
                             gc.div_ceil(4).div_ceil(4) as u32,
                         );
-                        let bufs = [&self.x[k], &z.chunks[q], &grad.chunks[w], &prm];
-                        self.dispatch(enc, Kernel::ConeGrad, &bufs, groups)?;
+                        let bufs = [&self.x[k], &z.chunks[q], &grad.chunks[w]];
+                        self.dispatch(enc, Kernel::ConeGrad, &bufs, &prm, groups)?;
                     }
                 }
             }

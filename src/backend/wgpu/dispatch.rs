@@ -1,32 +1,129 @@
-//! Recording dispatches: command encoders, one kernel dispatch with its bind group, the
-//! workgroup-count limit, and chunked buffer allocation.
+//! Recording dispatches: command encoders with their parameter blocks, one kernel dispatch with
+//! its bind group, the workgroup-count limit, and chunked buffer allocation.
 
 use super::buffers::storage;
-use super::pipelines::Kernel;
+use super::pipelines::{Kernel, Slot};
 use super::*;
 
-impl<T: GpuReal> GpuBackend<T> {
-    pub(super) fn encoder(&self) -> wgpu::CommandEncoder {
-        self.ctx.device.create_command_encoder(&Default::default())
+/// Parameter blocks per uniform buffer of an encoder.
+const BLOCKS_PER_BUFFER: u64 = 256;
+
+/// A command encoder and the uniform parameter blocks of its dispatches: blocks are packed into
+/// a few buffers the encoder owns (one per `BLOCKS_PER_BUFFER` dispatches, not one per dispatch)
+/// and written through the queue when it is finished, so they land before its commands run and
+/// no other encoder's dispatch can see them.
+pub(super) struct Enc {
+    inner: wgpu::CommandEncoder,
+    /// Filled buffers and the current one, each with the bytes recorded for it.
+    blocks: Vec<(wgpu::Buffer, Vec<u8>)>,
+    align: u64,
+}
+
+impl std::ops::Deref for Enc {
+    type Target = wgpu::CommandEncoder;
+    fn deref(&self) -> &wgpu::CommandEncoder {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Enc {
+    fn deref_mut(&mut self) -> &mut wgpu::CommandEncoder {
+        &mut self.inner
+    }
+}
+
+impl Enc {
+    pub(super) fn new(ctx: &GpuContext) -> Enc {
+        Enc {
+            inner: ctx.device.create_command_encoder(&Default::default()),
+            blocks: Vec::new(),
+            // Offsets of uniform bindings must be multiples of this (256 on most GPUs).
+            align: u64::from(ctx.limits.min_uniform_buffer_offset_alignment).max(16),
+        }
     }
 
-    /// Records one dispatch of `kernel` with `buffers` bound in order.
+    /// Places one parameter block; returns its buffer, offset and size.
+    fn block(&mut self, ctx: &GpuContext, data: &[u8]) -> (wgpu::Buffer, u64, u64) {
+        let size = data.len() as u64;
+        debug_assert!(size <= self.align.max(256));
+        let stride = size.div_ceil(self.align) * self.align;
+        let room = self
+            .blocks
+            .last()
+            .is_some_and(|(_, b)| b.len() as u64 + stride <= stride * BLOCKS_PER_BUFFER);
+        if !room {
+            let buf = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("params"),
+                size: stride * BLOCKS_PER_BUFFER,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            self.blocks.push((buf, Vec::new()));
+        }
+        let (buf, bytes) = self.blocks.last_mut().expect("a block buffer");
+        let offset = bytes.len() as u64;
+        bytes.extend_from_slice(data);
+        bytes.resize((offset + stride) as usize, 0);
+        (buf.clone(), offset, size)
+    }
+
+    /// Writes the parameter blocks and finishes the encoder.
+    pub(super) fn finish(self, ctx: &GpuContext) -> wgpu::CommandBuffer {
+        for (buf, bytes) in &self.blocks {
+            ctx.queue.write_buffer(buf, 0, bytes);
+        }
+        self.inner.finish()
+    }
+
+    pub(super) fn submit(self, ctx: &GpuContext) {
+        let cmd = self.finish(ctx);
+        ctx.queue.submit([cmd]);
+    }
+}
+
+impl<T: GpuReal> GpuBackend<T> {
+    pub(super) fn encoder(&self) -> Enc {
+        Enc::new(&self.ctx)
+    }
+
+    /// Records one dispatch of `kernel` with `buffers` bound in order and the parameter block
+    /// `params` bound after them.
     pub(super) fn dispatch(
         &self,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Enc,
         kernel: Kernel,
         buffers: &[&wgpu::Buffer],
+        params: &[u8],
         groups: (u32, u32),
     ) -> Result<()> {
         let p = self.ctx.pipeline(kernel, T::WGSL, self.checked)?;
-        let entries: Vec<wgpu::BindGroupEntry> = buffers
+        let (pbuf, offset, size) = enc.block(&self.ctx, params);
+        // The kernel's slots in order: the uniform one takes the block, the others the buffers.
+        let mut storage = buffers.iter();
+        let entries: Vec<wgpu::BindGroupEntry> = kernel
+            .spec()
+            .2
             .iter()
             .enumerate()
-            .map(|(k, b)| wgpu::BindGroupEntry {
+            .map(|(k, slot)| wgpu::BindGroupEntry {
                 binding: k as u32,
-                resource: b.as_entire_binding(),
+                resource: match slot {
+                    Slot::Uniform => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &pbuf,
+                        offset,
+                        size: wgpu::BufferSize::new(size),
+                    }),
+                    _ => storage
+                        .next()
+                        .expect("a buffer for every storage slot")
+                        .as_entire_binding(),
+                },
             })
             .collect();
+        debug_assert!(
+            storage.next().is_none(),
+            "{kernel:?}: more buffers than slots"
+        );
         let bg = self
             .ctx
             .device

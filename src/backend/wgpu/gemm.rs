@@ -2,7 +2,7 @@
 //! benchmarks use.
 
 use super::buffers::{from_bytes, read_back, storage, storage_init, to_bytes};
-use super::params::{GemmParams, uniform};
+use super::params::{GemmParams, uniform_buffer};
 use super::pipelines::{FORWARD_GATES, FORWARD_ROWS, Kernel};
 use super::*;
 
@@ -36,7 +36,7 @@ pub fn time_gemm<T: GpuReal>(
         k: k as u32,
         n: n as u32,
     };
-    let prm = uniform::<T, _>(ctx, &[], &v);
+    let prm = uniform_buffer::<T, _>(ctx, &[], &v);
     let kernel = if tiled {
         Kernel::GemmTiled
     } else {
@@ -66,14 +66,14 @@ pub fn time_gemm<T: GpuReal>(
     };
     let once = || -> Result<f64> {
         let t = std::time::Instant::now();
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let mut enc = super::dispatch::Enc::new(ctx);
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
             pass.set_pipeline(&pl.0);
             pass.set_bind_group(0, &bg, &[]);
             pass.dispatch_workgroups(groups.0, groups.1, 1);
         }
-        ctx.queue.submit([enc.finish()]);
+        enc.submit(ctx);
         ctx.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| Error::Device(format!("poll: {e}")))?;
@@ -87,7 +87,7 @@ pub fn time_gemm<T: GpuReal>(
     // A wrong reference would make every ratio wrong: check 64 sampled entries on the host.
     let got = from_bytes::<T>(&read_back(
         ctx,
-        ctx.device.create_command_encoder(&Default::default()),
+        super::dispatch::Enc::new(ctx),
         &[(&c, (m * n * s) as u64)],
     )?);
     let mut pick = crate::rng::Rng::new(2);

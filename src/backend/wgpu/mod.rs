@@ -29,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::mask::BitMask;
 use crate::regularizer::Regularizer;
 use buffers::{from_bytes, read_back, storage, storage_init, to_bytes};
+use dispatch::Enc;
 use ndarray::Array2;
 use params::{AxpbyParams, ForwardParams, GradientParams, GroupParams, uniform};
 pub use pipelines::KernelChoice;
@@ -270,12 +271,7 @@ impl<T: GpuReal> GpuBackend<T> {
         (self.rows.len(), self.wchunks.len())
     }
 
-    fn record_forward(
-        &self,
-        enc: &mut wgpu::CommandEncoder,
-        u: &GpuBuf,
-        preds: &GpuBuf,
-    ) -> Result<()> {
+    fn record_forward(&self, enc: &mut Enc, u: &GpuBuf, preds: &GpuBuf) -> Result<()> {
         let Dims { d, c, .. } = self.dims;
         // Work per invocation is (gate tiles) x features; keep it under MAX_STEPS.
         let jb = d.clamp(1, MAX_STEPS);
@@ -306,16 +302,10 @@ impl<T: GpuReal> GpuBackend<T> {
                             j_begin: j0 as u32,
                             j_end: (j0 + jb).min(d) as u32,
                         };
-                        let prm = uniform::<T, _>(&self.ctx, &[], &v);
+                        let prm = uniform::<T, _>(&[], &v);
                         let groups = groups_2d(nr.div_ceil(tile_rows), wg, self.max_groups());
-                        let bufs = [
-                            &self.x[k],
-                            &self.mask[k],
-                            &u.chunks[w],
-                            &preds.chunks[k],
-                            &prm,
-                        ];
-                        self.dispatch(enc, kernel, &bufs, groups)?;
+                        let bufs = [&self.x[k], &self.mask[k], &u.chunks[w], &preds.chunks[k]];
+                        self.dispatch(enc, kernel, &bufs, &prm, groups)?;
                     }
                 }
             }
@@ -373,7 +363,7 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
                 src.chunk_len(k) as u64 * s,
             );
         }
-        self.ctx.queue.submit([enc.finish()]);
+        enc.submit(&self.ctx);
         Ok(())
     }
 
@@ -381,16 +371,17 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
         let mut enc = self.encoder();
         for k in 0..x.chunks.len() {
             let len = x.chunk_len(k);
-            let prm = uniform::<T, _>(&self.ctx, &[a, b], &AxpbyParams { len: len as u32 });
+            let prm = uniform::<T, _>(&[a, b], &AxpbyParams { len: len as u32 });
             let groups = len.div_ceil(256).clamp(1, 4096) as u32;
             self.dispatch(
                 &mut enc,
                 Kernel::Axpby,
-                &[&x.chunks[k], &y.chunks[k], &prm],
+                &[&x.chunks[k], &y.chunks[k]],
+                &prm,
                 (groups, 1),
             )?;
         }
-        self.ctx.queue.submit([enc.finish()]);
+        enc.submit(&self.ctx);
         Ok(())
     }
 
@@ -405,7 +396,7 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
     fn forward(&self, u: &GpuBuf, preds: &mut GpuBuf) -> Result<()> {
         let mut enc = self.encoder();
         self.record_forward(&mut enc, u, preds)?;
-        self.ctx.queue.submit([enc.finish()]);
+        enc.submit(&self.ctx);
         Ok(())
     }
 
@@ -434,7 +425,7 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
                         r_begin: rb as u32,
                         r_end: (rb + MAX_STEPS).min(nr) as u32,
                     };
-                    let prm = uniform::<T, _>(&self.ctx, &[scale], &v);
+                    let prm = uniform::<T, _>(&[scale], &v);
                     let groups = if self.tiled {
                         (d.div_ceil(TILE) as u32, gc.div_ceil(TILE) as u32)
                     } else {
@@ -449,18 +440,17 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
                         &preds.chunks[k],
                         &self.y.chunks[k],
                         &grad.chunks[w],
-                        &prm,
                     ];
                     let kernel = if self.tiled {
                         Kernel::GradientTiled
                     } else {
                         Kernel::Gradient
                     };
-                    self.dispatch(&mut enc, kernel, &bufs, groups)?;
+                    self.dispatch(&mut enc, kernel, &bufs, &prm, groups)?;
                 }
             }
         }
-        self.ctx.queue.submit([enc.finish()]);
+        enc.submit(&self.ctx);
         Ok(())
     }
 
@@ -637,11 +627,12 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
                 reg: 0,
                 mode: STAT_NORM,
             };
-            let prm = uniform::<T, _>(&self.ctx, &[0.0, 0.0], &v);
+            let prm = uniform::<T, _>(&[0.0, 0.0], &v);
             self.dispatch(
                 &mut enc,
                 Kernel::GroupStat,
-                &[&u.chunks[k], &self.dummy, &self.dummy_rw, &self.stat, &prm],
+                &[&u.chunks[k], &self.dummy, &self.dummy_rw, &self.stat],
+                &prm,
                 (gc.div_ceil(64) as u32, 1),
             )?;
             enc.copy_buffer_to_buffer(&self.stat, 0, &out, off, (gc * s) as u64);

@@ -87,13 +87,9 @@ params!(
     }
 );
 
-/// A uniform buffer laid out as WGSL expects for `struct { reals..., u32s... }`: the reals in
+/// A parameter block laid out as WGSL expects for `struct { reals..., u32s... }`: the reals in
 /// the kernel's precision (4 or 8 bytes each), then the fields, padded to a multiple of 16 bytes.
-pub(super) fn uniform<T: GpuReal, P: Params>(
-    ctx: &GpuContext,
-    reals: &[f64],
-    fields: &P,
-) -> wgpu::Buffer {
+pub(super) fn uniform<T: GpuReal, P: Params>(reals: &[f64], fields: &P) -> Vec<u8> {
     debug_assert_eq!(reals.len(), P::WGSL.2.len(), "{:?}", P::WGSL);
     debug_assert_eq!(std::mem::size_of::<P>(), 4 * P::FIELDS.len());
     let mut b: Vec<u8> = Vec::with_capacity(64);
@@ -102,10 +98,20 @@ pub(super) fn uniform<T: GpuReal, P: Params>(
     }
     b.extend_from_slice(bytemuck::bytes_of(fields));
     b.resize(b.len().div_ceil(16).max(1) * 16, 0);
+    b
+}
+
+/// A uniform buffer of its own holding one parameter block (for one-off dispatches outside an
+/// encoder's blocks: the pattern pass and the reference GEMM).
+pub(super) fn uniform_buffer<T: GpuReal, P: Params>(
+    ctx: &GpuContext,
+    reals: &[f64],
+    fields: &P,
+) -> wgpu::Buffer {
     ctx.device
         .create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(P::WGSL.1),
-            contents: &b,
+            contents: &uniform::<T, P>(reals, fields),
             usage: wgpu::BufferUsages::UNIFORM,
         })
 }

@@ -1,7 +1,7 @@
 //! Activation patterns 1[X G > 0] computed on the device.
 
 use super::buffers::{read_back, storage, storage_init, to_bytes};
-use super::params::{PatternParams, uniform};
+use super::params::{PatternParams, uniform_buffer};
 use super::pipelines::Kernel;
 use super::*;
 
@@ -41,7 +41,7 @@ pub fn device_patterns<T: GpuReal>(
             .collect();
         let xb = storage_init(ctx, &to_bytes::<T>(&xh), "x");
         let mb = storage(ctx, nr * words * 4, "mask");
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let mut enc = super::dispatch::Enc::new(ctx);
         // Bits per dispatch so that one invocation sums at most MAX_STEPS products.
         let bits = (MAX_STEPS / d.max(1)).clamp(1, 32);
         for b0 in (0..32).step_by(bits) {
@@ -53,7 +53,7 @@ pub fn device_patterns<T: GpuReal>(
                 b_begin: b0 as u32,
                 b_end: (b0 + bits).min(32) as u32,
             };
-            let prm = uniform::<T, _>(ctx, &[], &v);
+            let prm = uniform_buffer::<T, _>(ctx, &[], &v);
             let entries: Vec<wgpu::BindGroupEntry> = [&xb, &gbuf, &mb, &prm]
                 .iter()
                 .enumerate()

@@ -23,7 +23,7 @@ impl<T: GpuReal> GpuBackend<T> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn record_group(
         &self,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Enc,
         kernel: Kernel,
         reg: Regularizer,
         reals: [f64; 2],
@@ -41,13 +41,14 @@ impl<T: GpuReal> GpuBackend<T> {
                 reg: reg_code(reg),
                 mode,
             };
-            let prm = uniform::<T, _>(&self.ctx, &reals, &fields);
+            let prm = uniform::<T, _>(&reals, &fields);
             let gb = g.map_or(&self.dummy, |g| &g.chunks[k]);
             let ob = out.map_or(&self.dummy_rw, |o| &o.chunks[k]);
             self.dispatch(
                 enc,
                 kernel,
-                &[&v.chunks[k], gb, ob, &self.stat, &prm],
+                &[&v.chunks[k], gb, ob, &self.stat],
+                &prm,
                 (gc.div_ceil(64) as u32, 1),
             )?;
             self.reduce_into(enc, &self.stat, &self.stat, gc, 2, slot0 + k)?;
@@ -58,7 +59,7 @@ impl<T: GpuReal> GpuBackend<T> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn record_prox(
         &self,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Enc,
         reg: Regularizer,
         lam: f64,
         eta: f64,
@@ -96,7 +97,7 @@ impl<T: GpuReal> GpuBackend<T> {
     /// weight chunk (split so that no invocation loops over more than MAX_STEPS groups).
     pub(super) fn record_feature_cols(
         &self,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Enc,
         mode: u32,
         eta: f64,
         v: &GpuBuf,
@@ -114,12 +115,13 @@ impl<T: GpuReal> GpuBackend<T> {
                     i_begin: i0 as u32,
                     i_end: (i0 + MAX_STEPS).min(gc) as u32,
                 };
-                let prm = uniform::<T, _>(&self.ctx, &[eta, 0.0], &fields);
+                let prm = uniform::<T, _>(&[eta, 0.0], &fields);
                 let gb = g.map_or(&v.chunks[k], |g| &g.chunks[k]);
                 self.dispatch(
                     enc,
                     Kernel::FeatureSumsq,
-                    &[&v.chunks[k], gb, col, &prm],
+                    &[&v.chunks[k], gb, col],
+                    &prm,
                     (d.div_ceil(64) as u32, 1),
                 )?;
             }
@@ -132,7 +134,7 @@ impl<T: GpuReal> GpuBackend<T> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn record_feature_groups(
         &self,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Enc,
         kernel: Kernel,
         reals: [f64; 2],
         v: &GpuBuf,
@@ -147,7 +149,7 @@ impl<T: GpuReal> GpuBackend<T> {
                 d: d as u32,
                 ..Default::default()
             };
-            let prm = uniform::<T, _>(&self.ctx, &reals, &fields);
+            let prm = uniform::<T, _>(&reals, &fields);
             let groups = (gc.div_ceil(64) as u32, 1);
             match out {
                 Some(o) => self.dispatch(
@@ -159,14 +161,15 @@ impl<T: GpuReal> GpuBackend<T> {
                         &o.chunks[k],
                         &self.colu,
                         &self.stat,
-                        &prm,
                     ],
+                    &prm,
                     groups,
                 )?,
                 None => self.dispatch(
                     enc,
                     kernel,
-                    &[&v.chunks[k], &g.chunks[k], &self.colu, &self.stat, &prm],
+                    &[&v.chunks[k], &g.chunks[k], &self.colu, &self.stat],
+                    &prm,
                     groups,
                 )?,
             }

@@ -10,7 +10,7 @@ impl<T: GpuReal> GpuBackend<T> {
     /// Records a reduction of (x, y, len) into partial slot `slot`.
     pub(super) fn reduce_into(
         &self,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Enc,
         x: &wgpu::Buffer,
         y: &wgpu::Buffer,
         len: usize,
@@ -22,19 +22,20 @@ impl<T: GpuReal> GpuBackend<T> {
             slot: (slot * REDUCE_GROUPS) as u32,
             mode,
         };
-        let prm = uniform::<T, _>(&self.ctx, &[], &v);
+        let prm = uniform::<T, _>(&[], &v);
         let groups = len.div_ceil(256).clamp(1, REDUCE_GROUPS) as u32;
         self.dispatch(
             enc,
             Kernel::Reduce,
-            &[x, y, &self.partials, &prm],
+            &[x, y, &self.partials],
+            &prm,
             (groups, 1),
         )?;
         Ok(())
     }
 
     /// An encoder whose first command clears the partial sums.
-    pub(super) fn reduce_encoder(&self) -> wgpu::CommandEncoder {
+    pub(super) fn reduce_encoder(&self) -> Enc {
         let mut enc = self.encoder();
         enc.clear_buffer(&self.partials, 0, None);
         enc
@@ -44,7 +45,7 @@ impl<T: GpuReal> GpuBackend<T> {
     /// `slot0`; returns the slot range used.
     pub(super) fn record_reduce(
         &self,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Enc,
         x: &GpuBuf,
         y: &GpuBuf,
         mode: u32,
@@ -67,7 +68,7 @@ impl<T: GpuReal> GpuBackend<T> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn record_stat(
         &self,
-        enc: &mut wgpu::CommandEncoder,
+        enc: &mut Enc,
         reg: Regularizer,
         lam: f64,
         mode: u32,
@@ -91,7 +92,7 @@ impl<T: GpuReal> GpuBackend<T> {
     /// Records one sum with `record`, submits, and returns it.
     pub(super) fn single_sum(
         &self,
-        record: impl FnOnce(&mut wgpu::CommandEncoder) -> Result<(usize, usize)>,
+        record: impl FnOnce(&mut Enc) -> Result<(usize, usize)>,
     ) -> Result<f64> {
         let mut enc = self.reduce_encoder();
         let r = record(&mut enc)?;
@@ -99,11 +100,7 @@ impl<T: GpuReal> GpuBackend<T> {
     }
 
     /// Submits `enc`, reads the partial sums back once and adds each slot range in f64.
-    pub(super) fn finish_sums(
-        &self,
-        enc: wgpu::CommandEncoder,
-        ranges: &[(usize, usize)],
-    ) -> Result<Vec<f64>> {
+    pub(super) fn finish_sums(&self, enc: Enc, ranges: &[(usize, usize)]) -> Result<Vec<f64>> {
         let s = std::mem::size_of::<T>();
         let end = ranges.iter().map(|r| r.1).max().unwrap_or(0);
         let bytes = read_back(

@@ -25,6 +25,12 @@ struct ProductParams {
     accumulate: u32,
 }
 
+// Modes, named as the host names them (src/backend/wgpu/params.rs).
+const CONE_VIOLATION: u32 = 0u;
+const CONE_PENALTY: u32 = 1u;
+const CONE_MULTIPLIER: u32 = 2u;
+const CONE_TRIAL: u32 = 3u;
+
 @group(0) @binding(0) var<storage, read> x: array<real>;
 @group(0) @binding(1) var<storage, read> u: array<real>;
 @group(0) @binding(2) var<storage, read_write> z: array<real>;
@@ -108,7 +114,7 @@ fn cone_terms(
             so = 1.0;
         }
         let g = -so * zc[e];
-        if (tp.mode == 3u) {
+        if (tp.mode == CONE_TRIAL) {
             let a = g + tp.scale * shift[e];
             let dl = -so * zs[e];
             let b = a + dl;
@@ -128,7 +134,7 @@ fn cone_terms(
             vsq += g * g;
             vmax = max(vmax, g);
         }
-        if (tp.mode == 1u) {
+        if (tp.mode == CONE_PENALTY) {
             let v = g + tp.scale * shift[e];
             if (v > 0.0) {
                 pen += v * v;
@@ -136,7 +142,7 @@ fn cone_terms(
             } else {
                 zc[e] = 0.0;
             }
-        } else if (tp.mode == 2u) {
+        } else if (tp.mode == CONE_MULTIPLIER) {
             shift[e] = max(shift[e] + tp.delta * g, 0.0);
         }
         e += stride;

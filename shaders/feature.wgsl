@@ -18,6 +18,11 @@ struct Params {
     i_end: u32,
 }
 
+// Modes, named as the host names them (src/backend/wgpu/params.rs).
+const FEATURE_STEP: u32 = 0u;
+const FEATURE_WEIGHTS: u32 = 1u;
+const FEATURE_GRAD: u32 = 2u;
+
 @group(0) @binding(0) var<storage, read> v: array<real>;
 @group(0) @binding(1) var<storage, read> g: array<real>;
 @group(0) @binding(2) var<storage, read_write> col_acc: array<real>;
@@ -33,9 +38,9 @@ fn feature_sumsq(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var i = sp.i_begin; i < sp.i_end; i++) {
         let k = i * sp.d + j;
         var z: real = v[k];
-        if (sp.mode == 0u) {
+        if (sp.mode == FEATURE_STEP) {
             z = v[k] - sp.eta * g[k];
-        } else if (sp.mode == 2u) {
+        } else if (sp.mode == FEATURE_GRAD) {
             z = g[k];
         }
         acc += z * z;

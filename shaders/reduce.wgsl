@@ -10,6 +10,11 @@ struct Params {
     mode: u32,
 }
 
+// Modes, named as the host names them (src/backend/wgpu/params.rs).
+const REDUCE_DOT: u32 = 0u;
+const REDUCE_DIST_SQ: u32 = 1u;
+const REDUCE_SUM: u32 = 2u;
+
 @group(0) @binding(0) var<storage, read> x: array<real>;
 @group(0) @binding(1) var<storage, read> y: array<real>;
 @group(0) @binding(2) var<storage, read_write> partials: array<real>;
@@ -27,9 +32,9 @@ fn reduce(
     var acc: real = 0.0;
     var k = wid.x * 256u + lid.x;
     while (k < prm.len) {
-        if (prm.mode == 0u) {
+        if (prm.mode == REDUCE_DOT) {
             acc += x[k] * y[k];
-        } else if (prm.mode == 1u) {
+        } else if (prm.mode == REDUCE_DIST_SQ) {
             let t = x[k] - y[k];
             acc += t * t;
         } else {

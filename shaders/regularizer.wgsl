@@ -15,6 +15,11 @@ struct Params {
     mode: u32,
 }
 
+// Modes, named as the host names them (src/backend/wgpu/params.rs).
+const STAT_PENALTY: u32 = 0u;
+const STAT_SUBGRAD: u32 = 1u;
+const STAT_NORM: u32 = 2u;
+
 @group(0) @binding(0) var<storage, read> v: array<real>;
 @group(0) @binding(1) var<storage, read> g: array<real>;
 @group(0) @binding(2) var<storage, read_write> out: array<real>;
@@ -78,9 +83,9 @@ fn group_stat(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let un = sqrt(un2);
     var s: real = 0.0;
-    if (prm.mode == 2u) {
+    if (prm.mode == STAT_NORM) {
         s = un;
-    } else if (prm.mode == 0u) {
+    } else if (prm.mode == STAT_PENALTY) {
         if (prm.reg == 0u) {
             s = un;
         } else if (prm.reg == 1u) {

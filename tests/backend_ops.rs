@@ -282,6 +282,35 @@ backend_suite!(
     |p: &Problem, small| gpu_with::<f64>(p, small, KernelChoice::GpuStyle, false),
     1e-10
 );
+// The step limit real GPUs get (one dispatch per chunk), and a tiny one (many accumulating
+// dispatches), on both families.
+backend_suite!(
+    wgpu_f32_unsplit,
+    |p: &Problem, small| gpu_steps::<f32>(
+        p,
+        small,
+        KernelChoice::CpuStyle,
+        false,
+        cvxnn::backend::wgpu::GPU_MAX_STEPS
+    ),
+    1e-5
+);
+backend_suite!(
+    wgpu_f64_gpu_style_unsplit,
+    |p: &Problem, small| gpu_steps::<f64>(
+        p,
+        small,
+        KernelChoice::GpuStyle,
+        false,
+        cvxnn::backend::wgpu::GPU_MAX_STEPS
+    ),
+    1e-10
+);
+backend_suite!(
+    wgpu_f64_gpu_style_tiny_steps,
+    |p: &Problem, small| gpu_steps::<f64>(p, small, KernelChoice::GpuStyle, false, 40),
+    1e-10
+);
 backend_suite!(
     wgpu_f32_checked,
     |p: &Problem, small| gpu_with::<f32>(p, small, KernelChoice::CpuStyle, true),

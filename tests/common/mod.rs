@@ -163,6 +163,7 @@ pub const SMALL_GPU: GpuOptions = GpuOptions {
     max_gates_per_chunk: 7,
     kernels: KernelChoice::Auto,
     checked: false,
+    max_steps: 0,
 };
 
 /// A GPU backend with the kernel family `kernels` (runtime bounds checks kept when `checked`).
@@ -171,6 +172,17 @@ pub fn gpu_with<T: GpuReal>(
     small: bool,
     kernels: KernelChoice,
     checked: bool,
+) -> Option<GpuBackend<T>> {
+    gpu_steps(p, small, kernels, checked, 0)
+}
+
+/// [`gpu_with`] with a step limit per invocation and dispatch (0: the adapter's).
+pub fn gpu_steps<T: GpuReal>(
+    p: &Problem,
+    small: bool,
+    kernels: KernelChoice,
+    checked: bool,
+    max_steps: usize,
 ) -> Option<GpuBackend<T>> {
     let ctx = gpu_ctx()?;
     if T::WGSL == "f64" && !ctx.has_f64() {
@@ -185,6 +197,7 @@ pub fn gpu_with<T: GpuReal>(
     let opts = GpuOptions {
         kernels,
         checked,
+        max_steps,
         ..base
     };
     Some(GpuBackend::new(ctx, &p.x, &p.y, &p.mask, opts).unwrap())

@@ -24,7 +24,7 @@ impl<T: GpuReal> GpuBackend<T> {
     ) -> Result<()> {
         let Dims { d, p, c, .. } = self.dims;
         let cp = c * p;
-        let jb = d.clamp(1, MAX_STEPS);
+        let jb = d.clamp(1, self.steps);
         let z = products[0].1;
         for (q, &(k, off, nr)) in self.cone.iter().enumerate() {
             for &(u, zq) in products {
@@ -53,7 +53,7 @@ impl<T: GpuReal> GpuBackend<T> {
             }
             let len = nr * cp;
             let groups = len.div_ceil(256).clamp(1, REDUCE_GROUPS);
-            let span = groups * 256 * MAX_STEPS;
+            let span = groups * 256 * self.steps;
             for e0 in (0..len).step_by(span) {
                 let v = ConeTermParams {
                     e_begin: e0 as u32,
@@ -76,7 +76,7 @@ impl<T: GpuReal> GpuBackend<T> {
         if let Some(grad) = grad {
             for (w, &(l, g0, gc)) in self.wchunks.iter().enumerate() {
                 for (q, &(k, off, nr)) in self.cone.iter().enumerate() {
-                    for rb in (0..nr).step_by(MAX_STEPS) {
+                    for rb in (0..nr).step_by(self.steps) {
                         let first = q == 0 && rb == 0;
                         let v = ConeGradParams {
                             rows: nr as u32,
@@ -86,7 +86,7 @@ impl<T: GpuReal> GpuBackend<T> {
                             col0: (l * p + g0) as u32,
                             gc: gc as u32,
                             r_begin: rb as u32,
-                            r_end: (rb + MAX_STEPS).min(nr) as u32,
+                            r_end: (rb + self.steps).min(nr) as u32,
                             accumulate: !first as u32,
                         };
                         let prm = uniform::<T, _>(&[], &v);

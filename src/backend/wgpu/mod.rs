@@ -31,22 +31,22 @@ use crate::regularizer::Regularizer;
 use buffers::{from_bytes, read_back, storage, storage_init, to_bytes};
 use dispatch::Enc;
 use ndarray::Array2;
-use params::{AxpbyParams, ForwardParams, GradientParams, GroupParams, uniform};
+use params::*;
 pub use pipelines::KernelChoice;
 use pipelines::{FORWARD_GATES, FORWARD_ROWS, GRADIENT_FEATURES, GRADIENT_GATES, Kernel};
 use std::marker::PhantomData;
 use std::sync::Arc;
-
-/// group_stat modes (regularizer.wgsl).
-const STAT_PENALTY: u32 = 0;
-const STAT_SUBGRAD: u32 = 1;
-const STAT_NORM: u32 = 2;
 
 /// Inner-loop steps one invocation may take in one dispatch: gradient rows, or forward gate
 /// tiles x features. Lavapipe returned wrong sums for loops of ~5*10^4 rows and of ~6.5*10^4
 /// forward steps (fine at 5,000); GPU watchdogs also bound the time of one dispatch. Longer work
 /// is split over several accumulating dispatches.
 pub const MAX_STEPS: usize = 4096;
+
+/// The step limit on other adapters: the split was measured necessary on lavapipe only, so GPUs
+/// get one dispatch per chunk at any size this project runs (full MNIST: 60,000 gradient rows,
+/// 62,000 forward steps per invocation).
+pub const GPU_MAX_STEPS: usize = 1 << 20;
 
 /// Rows, gates or features one workgroup of the tiled (gpu-style) kernels covers.
 const TILE: usize = 64;
@@ -65,6 +65,9 @@ pub struct GpuOptions {
     pub kernels: KernelChoice,
     /// Keep naga's runtime bounds checks on the kernels that are in bounds by construction.
     pub checked: bool,
+    /// Inner-loop steps per invocation and dispatch (0: MAX_STEPS on CPU adapters,
+    /// GPU_MAX_STEPS on others).
+    pub max_steps: usize,
 }
 
 pub struct GpuBackend<T: GpuReal> {
@@ -116,6 +119,8 @@ pub struct GpuBackend<T: GpuReal> {
     tiled: bool,
     /// Runtime bounds checks kept on the kernels that need none.
     checked: bool,
+    /// Inner-loop steps one invocation may take in one dispatch.
+    steps: usize,
     _t: PhantomData<T>,
 }
 
@@ -255,6 +260,11 @@ impl<T: GpuReal> GpuBackend<T> {
             gates_per,
             tiled: opts.kernels.tiled_on(ctx_type),
             checked: opts.checked,
+            steps: match opts.max_steps {
+                0 if ctx_type == wgpu::DeviceType::Cpu => MAX_STEPS,
+                0 => GPU_MAX_STEPS,
+                s => s,
+            },
             _t: PhantomData,
         };
         be.y_host = be.download(&be.y)?;
@@ -273,15 +283,15 @@ impl<T: GpuReal> GpuBackend<T> {
 
     fn record_forward(&self, enc: &mut Enc, u: &GpuBuf, preds: &GpuBuf) -> Result<()> {
         let Dims { d, c, .. } = self.dims;
-        // Work per invocation is (gate tiles) x features; keep it under MAX_STEPS.
-        let jb = d.clamp(1, MAX_STEPS);
+        // Work per invocation is (gate tiles) x features; keep it under the step limit.
+        let jb = d.clamp(1, self.steps);
         // The tiled kernel's 64-gate tiles cover a block; the blocked kernel's FORWARD_GATES.
         let (kernel, tile_gates, tile_rows, wg) = if self.tiled {
             (Kernel::ForwardTiled, TILE, TILE, 1)
         } else {
             (Kernel::Forward, FORWARD_GATES, FORWARD_ROWS, 64)
         };
-        let block = (MAX_STEPS / jb).max(1) * tile_gates;
+        let block = (self.steps / jb).max(1) * tile_gates;
         for (k, &(_, nr)) in self.rows.iter().enumerate() {
             for (w, &(l, g0, gc)) in self.wchunks.iter().enumerate() {
                 for ib in (0..gc).step_by(block) {
@@ -386,11 +396,11 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
     }
 
     fn dot(&self, x: &GpuBuf, y: &GpuBuf) -> Result<f64> {
-        self.reduce(x, y, 0)
+        self.reduce(x, y, REDUCE_DOT)
     }
 
     fn dist_sq(&self, x: &GpuBuf, y: &GpuBuf) -> Result<f64> {
-        self.reduce(x, y, 1)
+        self.reduce(x, y, REDUCE_DIST_SQ)
     }
 
     fn forward(&self, u: &GpuBuf, preds: &mut GpuBuf) -> Result<()> {
@@ -402,7 +412,7 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
 
     fn loss(&self, preds: &GpuBuf) -> Result<f64> {
         let Dims { n, c, .. } = self.dims;
-        Ok(self.reduce(preds, &self.y, 1)? / (2 * n * c) as f64)
+        Ok(self.reduce(preds, &self.y, REDUCE_DIST_SQ)? / (2 * n * c) as f64)
     }
 
     fn gradient(&self, preds: &GpuBuf, grad: &mut GpuBuf) -> Result<()> {
@@ -411,7 +421,7 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
         let mut enc = self.encoder();
         for (w, &(l, g0, gc)) in self.wchunks.iter().enumerate() {
             for (k, &(_, nr)) in self.rows.iter().enumerate() {
-                for rb in (0..nr).step_by(MAX_STEPS) {
+                for rb in (0..nr).step_by(self.steps) {
                     let first = k == 0 && rb == 0;
                     let v = GradientParams {
                         rows: nr as u32,
@@ -423,7 +433,7 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
                         words: self.words as u32,
                         accumulate: !first as u32,
                         r_begin: rb as u32,
-                        r_end: (rb + MAX_STEPS).min(nr) as u32,
+                        r_end: (rb + self.steps).min(nr) as u32,
                     };
                     let prm = uniform::<T, _>(&[scale], &v);
                     let groups = if self.tiled {
@@ -501,8 +511,8 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
         let mut enc = self.reduce_encoder();
         let r_step = self.record_prox(&mut enc, reg, lam, eta, v, grad, out, 0)?;
         self.record_forward(&mut enc, out, pout)?;
-        let r_curv = self.record_reduce(&mut enc, pout, pv, 1, r_step.1)?;
-        let r_loss = self.record_reduce(&mut enc, pout, &self.y, 1, r_curv.1)?;
+        let r_curv = self.record_reduce(&mut enc, pout, pv, REDUCE_DIST_SQ, r_step.1)?;
+        let r_loss = self.record_reduce(&mut enc, pout, &self.y, REDUCE_DIST_SQ, r_curv.1)?;
         let sums = self.finish_sums(enc, &[r_step, r_curv, r_loss])?;
         let Dims { n, c, .. } = self.dims;
         Ok(Trial {
@@ -544,12 +554,12 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
             Some(pp) => self.cone_pass(
                 &[u],
                 neg_from,
-                1,
+                CONE_PENALTY,
                 Some(pp.shift),
                 [pp.scale, pp.weight, 0.0],
                 grad.map(|g| &*g),
             )?,
-            None => self.cone_pass(&[u], neg_from, 0, None, [0.0; 3], None)?,
+            None => self.cone_pass(&[u], neg_from, CONE_VIOLATION, None, [0.0; 3], None)?,
         };
         Ok(ConeTerms {
             penalty: pen.map_or(0.0, |pp| sq * pp.weight / 2.0),
@@ -567,7 +577,7 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
         let (sq, curv, _) = self.cone_pass(
             &[v, step],
             pen.neg_from,
-            3,
+            CONE_TRIAL,
             Some(pen.shift),
             [pen.scale, pen.weight, 0.0],
             None,
@@ -582,8 +592,14 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
         delta: f64,
         gamma: &mut GpuBuf,
     ) -> Result<ConeTerms> {
-        let (_, vsq, vmax) =
-            self.cone_pass(&[u], neg_from, 2, Some(gamma), [0.0, 0.0, delta], None)?;
+        let (_, vsq, vmax) = self.cone_pass(
+            &[u],
+            neg_from,
+            CONE_MULTIPLIER,
+            Some(gamma),
+            [0.0, 0.0, delta],
+            None,
+        )?;
         Ok(ConeTerms {
             penalty: 0.0,
             viol_sq: vsq,

@@ -87,6 +87,28 @@ params!(
     }
 );
 
+/// reduce.wgsl modes: the sum of x y, of (x - y)^2, of x.
+pub const REDUCE_DOT: u32 = 0;
+pub const REDUCE_DIST_SQ: u32 = 1;
+pub const REDUCE_SUM: u32 = 2;
+
+/// regularizer.wgsl group_stat modes: penalty, squared subgradient norm, group norms.
+pub const STAT_PENALTY: u32 = 0;
+pub const STAT_SUBGRAD: u32 = 1;
+pub const STAT_NORM: u32 = 2;
+
+/// feature.wgsl feature_sumsq modes: column sums of squares of v - eta g, of v, of g.
+pub const FEATURE_STEP: u32 = 0;
+pub const FEATURE_WEIGHTS: u32 = 1;
+pub const FEATURE_GRAD: u32 = 2;
+
+/// cone.wgsl cone_terms modes: the violation only; the penalty and its gradient coefficients;
+/// the multiplier update; a line-search trial's penalty and curvature.
+pub const CONE_VIOLATION: u32 = 0;
+pub const CONE_PENALTY: u32 = 1;
+pub const CONE_MULTIPLIER: u32 = 2;
+pub const CONE_TRIAL: u32 = 3;
+
 /// A parameter block laid out as WGSL expects for `struct { reals..., u32s... }`: the reals in
 /// the kernel's precision (4 or 8 bytes each), then the fields, padded to a multiple of 16 bytes.
 pub(super) fn uniform<T: GpuReal, P: Params>(reals: &[f64], fields: &P) -> Vec<u8> {
@@ -142,6 +164,42 @@ mod tests {
             assert_eq!(members(f, name), want, "{f}.wgsl struct {name}");
         }
         assert_eq!(std::mem::size_of::<P>(), 4 * P::FIELDS.len());
+    }
+
+    /// The value of a `const NAME: u32` in a shader.
+    fn shader_const(file: &str, name: &str) -> u32 {
+        let module = naga::front::wgsl::parse_str(&source(file, "f32")).expect("shader parses");
+        let (_, c) = module
+            .constants
+            .iter()
+            .find(|(_, c)| c.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("{file}.wgsl has no const {name}"));
+        match module.global_expressions[c.init] {
+            naga::Expression::Literal(naga::Literal::U32(v)) => v,
+            ref e => panic!("{file}.wgsl const {name} is {e:?}"),
+        }
+    }
+
+    #[test]
+    fn every_mode_matches_its_shader() {
+        let modes: [(&str, &str, u32); 13] = [
+            ("reduce", "REDUCE_DOT", REDUCE_DOT),
+            ("reduce", "REDUCE_DIST_SQ", REDUCE_DIST_SQ),
+            ("reduce", "REDUCE_SUM", REDUCE_SUM),
+            ("regularizer", "STAT_PENALTY", STAT_PENALTY),
+            ("regularizer", "STAT_SUBGRAD", STAT_SUBGRAD),
+            ("regularizer", "STAT_NORM", STAT_NORM),
+            ("feature", "FEATURE_STEP", FEATURE_STEP),
+            ("feature", "FEATURE_WEIGHTS", FEATURE_WEIGHTS),
+            ("feature", "FEATURE_GRAD", FEATURE_GRAD),
+            ("cone", "CONE_VIOLATION", CONE_VIOLATION),
+            ("cone", "CONE_PENALTY", CONE_PENALTY),
+            ("cone", "CONE_MULTIPLIER", CONE_MULTIPLIER),
+            ("cone", "CONE_TRIAL", CONE_TRIAL),
+        ];
+        for (file, name, value) in modes {
+            assert_eq!(shader_const(file, name), value, "{file}.wgsl {name}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! group, and the feature group lasso's per-column passes.
 
 use super::buffers::{from_bytes, read_back};
-use super::params::{FeatureParams, GroupParams, uniform};
+use super::params::*;
 use super::pipelines::Kernel;
 use super::*;
 
@@ -51,7 +51,7 @@ impl<T: GpuReal> GpuBackend<T> {
                 &prm,
                 (gc.div_ceil(64) as u32, 1),
             )?;
-            self.reduce_into(enc, &self.stat, &self.stat, gc, 2, slot0 + k)?;
+            self.reduce_into(enc, &self.stat, &self.stat, gc, REDUCE_SUM, slot0 + k)?;
         }
         Ok((slot0, slot0 + self.wchunks.len()))
     }
@@ -69,7 +69,7 @@ impl<T: GpuReal> GpuBackend<T> {
         slot0: usize,
     ) -> Result<(usize, usize)> {
         if reg == Regularizer::FeatureGl1 {
-            self.record_feature_cols(enc, 0, eta, v, Some(grad), &self.colu)?;
+            self.record_feature_cols(enc, FEATURE_STEP, eta, v, Some(grad), &self.colu)?;
             return self.record_feature_groups(
                 enc,
                 Kernel::FeatureProx,
@@ -94,7 +94,7 @@ impl<T: GpuReal> GpuBackend<T> {
     }
 
     /// col <- feature-column sums of squares of v - eta g (mode 0), v (1) or g (2), over every
-    /// weight chunk (split so that no invocation loops over more than MAX_STEPS groups).
+    /// weight chunk (split so that no invocation loops over more than the step limit's groups).
     pub(super) fn record_feature_cols(
         &self,
         enc: &mut Enc,
@@ -107,13 +107,13 @@ impl<T: GpuReal> GpuBackend<T> {
         let d = self.dims.d;
         enc.clear_buffer(col, 0, None);
         for (k, &(_, _, gc)) in self.wchunks.iter().enumerate() {
-            for i0 in (0..gc).step_by(MAX_STEPS) {
+            for i0 in (0..gc).step_by(self.steps) {
                 let fields = FeatureParams {
                     groups: gc as u32,
                     d: d as u32,
                     mode,
                     i_begin: i0 as u32,
-                    i_end: (i0 + MAX_STEPS).min(gc) as u32,
+                    i_end: (i0 + self.steps).min(gc) as u32,
                 };
                 let prm = uniform::<T, _>(&[eta, 0.0], &fields);
                 let gb = g.map_or(&v.chunks[k], |g| &g.chunks[k]);
@@ -173,7 +173,7 @@ impl<T: GpuReal> GpuBackend<T> {
                     groups,
                 )?,
             }
-            self.reduce_into(enc, &self.stat, &self.stat, gc, 2, slot0 + k)?;
+            self.reduce_into(enc, &self.stat, &self.stat, gc, REDUCE_SUM, slot0 + k)?;
         }
         Ok((slot0, slot0 + self.wchunks.len()))
     }
@@ -189,10 +189,10 @@ impl<T: GpuReal> GpuBackend<T> {
         let d = self.dims.d;
         let s = std::mem::size_of::<T>();
         let mut enc = self.reduce_encoder();
-        self.record_feature_cols(&mut enc, 1, 0.0, u, None, &self.colu)?;
+        self.record_feature_cols(&mut enc, FEATURE_WEIGHTS, 0.0, u, None, &self.colu)?;
         let range = match grad {
             Some(g) => {
-                self.record_feature_cols(&mut enc, 2, 0.0, u, Some(g), &self.colg)?;
+                self.record_feature_cols(&mut enc, FEATURE_GRAD, 0.0, u, Some(g), &self.colg)?;
                 self.record_feature_groups(
                     &mut enc,
                     Kernel::FeatureSubgrad,

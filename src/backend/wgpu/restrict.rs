@@ -72,6 +72,7 @@ impl<T: GpuReal> GpuBackend<T> {
             gates_per: self.gates_per,
             tiled: self.tiled,
             checked: self.checked,
+            steps: self.steps,
             _t: PhantomData,
         })
     }

@@ -211,7 +211,29 @@ pub fn run_gpu<T: GpuReal>(
         }
     };
     let be = GpuBackend::<T>::new(ctx, &x, &y, &mask, opts)?;
-    time_backend(&be, reps, gemm, &|| be.sync())
+    let mut rows = time_backend(&be, reps, gemm, &|| be.sync())?;
+    // The same products timed on the device (timestamps around the passes): no submission,
+    // wait or host overhead.
+    let mut rng = Rng::new(7);
+    let host: Vec<f64> = (0..dims.weights()).map(|_| 0.01 * rng.normal()).collect();
+    let u = be.upload(&host)?;
+    let preds = be.zeros(dims.preds())?;
+    let grad = be.zeros(dims.weights())?;
+    if let Some((f, g)) = be.device_times(&u, &preds, &grad, reps)? {
+        let flops = dims.product_flops();
+        for (op, t) in [
+            ("forward (device timer)", f),
+            ("gradient (device timer)", g),
+        ] {
+            rows.push(BenchRow {
+                op,
+                ms: t * 1e3,
+                gflops: Some(flops / t / 1e9),
+                ratio_to_gemm: gemm.map(|r| flops / t / r),
+            });
+        }
+    }
+    Ok(rows)
 }
 
 /// One table line: op, ms, GFLOP/s, ratio to the GEMM rate ("-" where not a product).
@@ -221,7 +243,7 @@ pub fn format_row(r: &BenchRow) -> String {
             .unwrap_or_else(|| "-".into())
     };
     format!(
-        "{:<20} {:>10.2} {:>10} {:>12}",
+        "{:<24} {:>10.2} {:>10} {:>12}",
         r.op,
         r.ms,
         opt(r.gflops, 1),
@@ -229,4 +251,4 @@ pub fn format_row(r: &BenchRow) -> String {
     )
 }
 
-pub const HEADER: &str = "op                           ms    GFLOP/s  x GEMM rate";
+pub const HEADER: &str = "op                               ms    GFLOP/s  x GEMM rate";

@@ -349,3 +349,26 @@ fn gradient_matches_central_differences_f64() {
         }
     }
 }
+
+/// Timestamp queries time both products on the device where the adapter has them (lavapipe
+/// does), and the products they time are the real ones: the forward recorded for the timer
+/// leaves the same predictions as `forward`.
+#[test]
+fn device_timer_times_the_products() {
+    let prob = problem(300, 20, 40, 3, 77);
+    let Some(be) = gpu32(&prob, false) else {
+        return;
+    };
+    let u = rand_weights(3 * prob.g.ncols() * 20, 5);
+    let ub = be.upload(&u).unwrap();
+    let preds = be.zeros(be.dims().preds()).unwrap();
+    let grad = be.zeros(be.weights_len()).unwrap();
+    let Some((f, g)) = be.device_times(&ub, &preds, &grad, 2).unwrap() else {
+        eprintln!("SKIPPED: the adapter has no TIMESTAMP_QUERY");
+        return;
+    };
+    assert!(f > 0.0 && g > 0.0 && f < 10.0 && g < 10.0, "{f} {g}");
+    let want = naive_forward(&prob.x, &prob.g, &u, 3);
+    let got = be.download(&preds).unwrap();
+    assert!(rel_diff(&got, want.as_slice().unwrap()) < 1e-5);
+}

@@ -105,7 +105,10 @@ impl GpuContext {
         let info = adapter.get_info();
         let limits = adapter.limits();
         // SHADER_F64 is requested when present so f64 kernels can check the CPU reference.
-        let features = adapter.features() & wgpu::Features::SHADER_F64;
+        // SHADER_F64 so f64 kernels can check the CPU reference; TIMESTAMP_QUERY so the
+        // benchmark can time kernels on the device.
+        let features =
+            adapter.features() & (wgpu::Features::SHADER_F64 | wgpu::Features::TIMESTAMP_QUERY);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("cvxnn"),
             required_features: features,
@@ -167,6 +170,10 @@ impl GpuContext {
                 f(wgpu::Features::SHADER_F16)
             ),
         ]
+    }
+
+    pub fn has_timestamps(&self) -> bool {
+        self.features.contains(wgpu::Features::TIMESTAMP_QUERY)
     }
 
     pub fn has_f64(&self) -> bool {

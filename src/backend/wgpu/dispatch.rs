@@ -17,6 +17,9 @@ pub(super) struct Enc {
     /// Filled buffers and the current one, each with the bytes recorded for it.
     blocks: Vec<(wgpu::Buffer, Vec<u8>)>,
     align: u64,
+    /// Timestamp queries: index 0 at the start of the first pass, 1 at the end of every pass
+    /// (the last one stays); the flag says whether a pass was recorded.
+    timer: Option<(wgpu::QuerySet, bool)>,
 }
 
 impl std::ops::Deref for Enc {
@@ -39,7 +42,28 @@ impl Enc {
             blocks: Vec::new(),
             // Offsets of uniform bindings must be multiples of this (256 on most GPUs).
             align: u64::from(ctx.limits.min_uniform_buffer_offset_alignment).max(16),
+            timer: None,
         }
+    }
+
+    /// An encoder whose passes write timestamps (None without TIMESTAMP_QUERY).
+    pub(super) fn timed(ctx: &GpuContext) -> Option<Enc> {
+        ctx.has_timestamps().then(|| Enc {
+            timer: Some((
+                ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("timer"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count: 2,
+                }),
+                false,
+            )),
+            ..Enc::new(ctx)
+        })
+    }
+
+    /// The timer's query set (after at least one pass).
+    pub(super) fn timer(&self) -> Option<&wgpu::QuerySet> {
+        self.timer.as_ref().filter(|t| t.1).map(|t| &t.0)
     }
 
     /// Places one parameter block; returns its buffer, offset and size.
@@ -132,7 +156,20 @@ impl<T: GpuReal> GpuBackend<T> {
                 layout: &p.1,
                 entries: &entries,
             });
-        let mut pass = enc.begin_compute_pass(&Default::default());
+        let timer = enc.timer.as_ref().map(|t| (t.0.clone(), !t.1));
+        if let Some(t) = enc.timer.as_mut() {
+            t.1 = true;
+        }
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: None,
+            timestamp_writes: timer
+                .as_ref()
+                .map(|(qs, first)| wgpu::ComputePassTimestampWrites {
+                    query_set: qs,
+                    beginning_of_pass_write_index: first.then_some(0),
+                    end_of_pass_write_index: Some(1),
+                }),
+        });
         pass.set_pipeline(&p.0);
         pass.set_bind_group(0, &bg, &[]);
         pass.dispatch_workgroups(groups.0, groups.1, 1);

@@ -14,6 +14,7 @@ mod params;
 mod patterns;
 pub mod pipelines;
 mod plan;
+mod products;
 mod prox;
 mod reduce;
 mod restrict;
@@ -32,8 +33,8 @@ use buffers::{from_bytes, read_back, storage, storage_init, to_bytes};
 use dispatch::Enc;
 use ndarray::Array2;
 use params::*;
+use pipelines::Kernel;
 pub use pipelines::KernelChoice;
-use pipelines::{FORWARD_GATES, FORWARD_ROWS, GRADIENT_FEATURES, GRADIENT_GATES, Kernel};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -280,48 +281,6 @@ impl<T: GpuReal> GpuBackend<T> {
     pub fn chunk_counts(&self) -> (usize, usize) {
         (self.rows.len(), self.wchunks.len())
     }
-
-    fn record_forward(&self, enc: &mut Enc, u: &GpuBuf, preds: &GpuBuf) -> Result<()> {
-        let Dims { d, c, .. } = self.dims;
-        // Work per invocation is (gate tiles) x features; keep it under the step limit.
-        let jb = d.clamp(1, self.steps);
-        // The tiled kernel's 64-gate tiles cover a block; the blocked kernel's FORWARD_GATES.
-        let (kernel, tile_gates, tile_rows, wg) = if self.tiled {
-            (Kernel::ForwardTiled, TILE, TILE, 1)
-        } else {
-            (Kernel::Forward, FORWARD_GATES, FORWARD_ROWS, 64)
-        };
-        let block = (self.steps / jb).max(1) * tile_gates;
-        for (k, &(_, nr)) in self.rows.iter().enumerate() {
-            for (w, &(l, g0, gc)) in self.wchunks.iter().enumerate() {
-                for ib in (0..gc).step_by(block) {
-                    for j0 in (0..d).step_by(jb) {
-                        // The first piece of an output overwrites, the others add.
-                        let first = g0 == 0 && ib == 0 && j0 == 0;
-                        let v = ForwardParams {
-                            rows: nr as u32,
-                            d: d as u32,
-                            c: c as u32,
-                            l: l as u32,
-                            g0: (g0 + self.mask_base(l)) as u32,
-                            gc: gc as u32,
-                            words: self.words as u32,
-                            accumulate: !first as u32,
-                            i_begin: ib as u32,
-                            i_end: (ib + block).min(gc) as u32,
-                            j_begin: j0 as u32,
-                            j_end: (j0 + jb).min(d) as u32,
-                        };
-                        let prm = uniform::<T, _>(&[], &v);
-                        let groups = groups_2d(nr.div_ceil(tile_rows), wg, self.max_groups());
-                        let bufs = [&self.x[k], &self.mask[k], &u.chunks[w], &preds.chunks[k]];
-                        self.dispatch(enc, kernel, &bufs, &prm, groups)?;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 impl<T: GpuReal> Backend for GpuBackend<T> {
@@ -416,50 +375,8 @@ impl<T: GpuReal> Backend for GpuBackend<T> {
     }
 
     fn gradient(&self, preds: &GpuBuf, grad: &mut GpuBuf) -> Result<()> {
-        let Dims { n, d, c, .. } = self.dims;
-        let scale = 1.0 / (n * c) as f64;
         let mut enc = self.encoder();
-        for (w, &(l, g0, gc)) in self.wchunks.iter().enumerate() {
-            for (k, &(_, nr)) in self.rows.iter().enumerate() {
-                for rb in (0..nr).step_by(self.steps) {
-                    let first = k == 0 && rb == 0;
-                    let v = GradientParams {
-                        rows: nr as u32,
-                        d: d as u32,
-                        c: c as u32,
-                        l: l as u32,
-                        g0: (g0 + self.mask_base(l)) as u32,
-                        gc: gc as u32,
-                        words: self.words as u32,
-                        accumulate: !first as u32,
-                        r_begin: rb as u32,
-                        r_end: (rb + self.steps).min(nr) as u32,
-                    };
-                    let prm = uniform::<T, _>(&[scale], &v);
-                    let groups = if self.tiled {
-                        (d.div_ceil(TILE) as u32, gc.div_ceil(TILE) as u32)
-                    } else {
-                        (
-                            d.div_ceil(GRADIENT_FEATURES).div_ceil(8) as u32,
-                            gc.div_ceil(GRADIENT_GATES).div_ceil(8) as u32,
-                        )
-                    };
-                    let bufs = [
-                        &self.x[k],
-                        &self.mask[k],
-                        &preds.chunks[k],
-                        &self.y.chunks[k],
-                        &grad.chunks[w],
-                    ];
-                    let kernel = if self.tiled {
-                        Kernel::GradientTiled
-                    } else {
-                        Kernel::Gradient
-                    };
-                    self.dispatch(&mut enc, kernel, &bufs, &prm, groups)?;
-                }
-            }
-        }
+        self.record_gradient(&mut enc, preds, grad)?;
         enc.submit(&self.ctx);
         Ok(())
     }

@@ -57,21 +57,24 @@ if [ "$quick" = 1 ]; then
   for k in cpu-style gpu-style; do
     step "bench-$k" 120 "$bin" bench --device gpu --kernels "$k" --n 1024 --d 784 --p 32 --c 2 --reps 2
   done
+  step bench-gpu-style-128 120 "$bin" bench --device gpu --kernels gpu-style --tile 128 --n 512 --d 200 --p 32 --c 2 --reps 2
   # MNIST would take lavapipe minutes per product: the quick run trains on the digits.
   step digits-train 180 "$bin" train --device gpu --gates 50 --max-iters 50 --no-save --log-every 10
 else
-  # Worst case (every step at its timeout) 525 s, under the 9 minutes a run may take.
+  # Worst case (every step at its timeout) 530 s, under the 9 minutes a run may take.
   step verify-f32 45 "$bin" verify --device gpu
   step verify-f64 45 "$bin" verify --device gpu --precision f64
   # The masked products at the MNIST and CIFAR-10 shapes, both kernel families (the adapter's
   # name, limits and features head each bench).
+  # gpu-style picks 128 x 128 tiles at these sizes; the 64 x 64 ones once, for comparison.
   step bench-mnist-gpu-style 60 "$bin" bench --device gpu --shape mnist --kernels gpu-style --reps 3
-  step bench-mnist-cpu-style 60 "$bin" bench --device gpu --shape mnist --kernels cpu-style --reps 3
+  step bench-mnist-gpu-style-64 45 "$bin" bench --device gpu --shape mnist --kernels gpu-style --tile 64 --reps 2
+  step bench-mnist-cpu-style 45 "$bin" bench --device gpu --shape mnist --kernels cpu-style --reps 2
   step bench-cifar-gpu-style 60 "$bin" bench --device gpu --shape cifar --kernels gpu-style --reps 3
-  step bench-cifar-cpu-style 45 "$bin" bench --device gpu --shape cifar --kernels cpu-style --reps 2
+  step bench-cifar-cpu-style 40 "$bin" bench --device gpu --shape cifar --kernels cpu-style --reps 2
   if [ -n "$mnist" ]; then
-    step mnist-5000 180 "$bin" train --device gpu --data "$mnist" --gates 5000 --max-iters 500 \
-      --time-limit 150 --no-save --log-every 50
+    step mnist-5000 160 "$bin" train --device gpu --data "$mnist" --gates 5000 --max-iters 500 \
+      --time-limit 140 --no-save --log-every 50
   fi
 fi
 echo "results in $res"

@@ -1,7 +1,8 @@
 // Masked forward for GPUs: the same operation and bindings as forward.wgsl,
 //   preds[r, l] (+)= sum_{i < gc} mask(r, g0 + i) * x_r . u[i],
-// as a workgroup-tiled product. A workgroup of 16 x 16 invocations owns 64 rows and walks the
-// chunk's gates i_begin .. i_end 64 at a time; for each gate tile it forms the 64 x 64 block of
+// as a workgroup-tiled product. A workgroup of 16 x 16 invocations owns BM rows and walks the
+// chunk's gates i_begin .. i_end BN at a time (BM = BN = 64 or 128, by the host's choice of
+// $TR x $TG per invocation); for each gate tile it forms the BM x BN block of
 // dot products from 16-feature tiles of X and U staged in workgroup memory (one barrier pair per
 // feature step), each invocation holding $TR rows x $TG gates in registers. The mask is applied
 // in the epilogue of each gate tile (an invocation's $TG gates share one nibble of a mask word),
@@ -24,8 +25,10 @@ struct Params {
     j_end: u32,
 }
 
-const BM: u32 = 64u;
-const BN: u32 = 64u;
+const BM: u32 = 16u * $TRu;
+const BN: u32 = 16u * $TGu;
+// Elements of one staged tile (BM = BN in every variant the host builds).
+const TILE_ELEMS: u32 = BK * BM;
 const BK: u32 = 16u;
 
 @group(0) @binding(0) var<storage, read> x: array<real>;
@@ -35,8 +38,8 @@ const BK: u32 = 16u;
 @group(0) @binding(4) var<uniform> prm: Params;
 
 // k-major tiles: xs[k * BM + row], us[k * BN + gate]. xs is reused for the final row sums.
-var<workgroup> xs: array<real, 1024>;
-var<workgroup> us: array<real, 1024>;
+var<workgroup> xs: array<real, TILE_ELEMS>;
+var<workgroup> us: array<real, TILE_ELEMS>;
 
 // Mask bits of gates b .. b+n-1 (n <= 16) for row r, bit k for gate b + k.
 fn gate_bits(r: u32, b: u32, n: u32) -> u32 {
@@ -67,7 +70,7 @@ fn forward(
     for (var i = prm.i_begin; i < prm.i_end; i += BN) {
         //@RG var a$R_$G = real(0.0);
         for (var k0 = prm.j_begin; k0 < prm.j_end; k0 += BK) {
-            for (var e = 0u; e < 4u; e++) {
+            for (var e = 0u; e < TILE_ELEMS / 256u; e++) {
                 let f = e * 256u + tid;
                 let m = f / BK;
                 let k = f % BK;

@@ -1,6 +1,6 @@
 // Plain GEMM C = A B (A: m x k, B: k x n, C: m x n, row-major), the reference rate that
 // `cvxnn bench --device gpu` compares the gpu-style masked kernels with: the same tiling as
-// forward_tiled.wgsl (16 x 16 invocations, 64 x 64 block of C, 16-deep k tiles staged in
+// forward_tiled.wgsl (16 x 16 invocations, BM x BN block of C, 16-deep k tiles staged in
 // workgroup memory, $TR x $TG per invocation), indices clamped or guarded.
 // Bindings: 0 a (read), 1 b (read), 2 c (read_write), 3 params (uniform).
 
@@ -10,8 +10,10 @@ struct Params {
     n: u32,
 }
 
-const BM: u32 = 64u;
-const BN: u32 = 64u;
+const BM: u32 = 16u * $TRu;
+const BN: u32 = 16u * $TGu;
+// Elements of one staged tile (BM = BN in every variant the host builds).
+const TILE_ELEMS: u32 = BK * BM;
 const BK: u32 = 16u;
 
 @group(0) @binding(0) var<storage, read> a: array<real>;
@@ -20,8 +22,8 @@ const BK: u32 = 16u;
 @group(0) @binding(3) var<uniform> prm: Params;
 
 // k-major tiles: as[k * BM + row], bs[k * BN + column].
-var<workgroup> as_: array<real, 1024>;
-var<workgroup> bs: array<real, 1024>;
+var<workgroup> as_: array<real, TILE_ELEMS>;
+var<workgroup> bs: array<real, TILE_ELEMS>;
 
 @compute @workgroup_size(16, 16)
 fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -33,7 +35,7 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let tid = lid.y * 16u + lid.x;
     //@RG var a$R_$G = real(0.0);
     for (var k0 = 0u; k0 < prm.k; k0 += BK) {
-        for (var e = 0u; e < 4u; e++) {
+        for (var e = 0u; e < TILE_ELEMS / 256u; e++) {
             let f = e * 256u + tid;
             // A tile: row f / BK, depth f % BK (consecutive invocations read along a row).
             let ar = f / BK;

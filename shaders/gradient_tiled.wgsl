@@ -1,7 +1,7 @@
 // Gradient for GPUs: the same operation and bindings as gradient.wgsl,
 //   grad[i, j] (+)= scale * sum_r mask(r, g0 + i) * (preds[r, l] - y[r, l]) * x[r, j],
 // as a workgroup-tiled product with K = rows: a workgroup of 16 x 16 invocations owns a block of
-// 64 gates x 64 features and walks the rows r_begin .. r_end 16 at a time, staging the masked
+// BM gates x BN features (64 or 128 each, by the host's choice) and walks the rows r_begin .. r_end 16 at a time, staging the masked
 // residual (built while loading) and the rows of X in workgroup memory (one barrier pair per
 // row step); each invocation holds $TG gates x $TJ features in registers.
 // Indices are clamped or guarded, so every access is in bounds by construction.
@@ -20,8 +20,10 @@ struct Params {
     r_end: u32,
 }
 
-const BM: u32 = 64u;
-const BN: u32 = 64u;
+const BM: u32 = 16u * $TGu;
+const BN: u32 = 16u * $TJu;
+// Elements of one staged tile (BM = BN in every variant the host builds).
+const TILE_ELEMS: u32 = BK * BM;
 const BK: u32 = 16u;
 
 @group(0) @binding(0) var<storage, read> x: array<real>;
@@ -32,8 +34,8 @@ const BK: u32 = 16u;
 @group(0) @binding(5) var<uniform> prm: Params;
 
 // k-major tiles: es[k * BM + gate] (masked residuals), xs[k * BN + feature].
-var<workgroup> es: array<real, 1024>;
-var<workgroup> xs: array<real, 1024>;
+var<workgroup> es: array<real, TILE_ELEMS>;
+var<workgroup> xs: array<real, TILE_ELEMS>;
 
 @compute @workgroup_size(16, 16)
 fn gradient(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -47,7 +49,7 @@ fn gradient(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
     let gl = prm.gc - 1u;
     //@GJ var a$G_$J = real(0.0);
     for (var k0 = prm.r_begin; k0 < prm.r_end; k0 += BK) {
-        for (var e = 0u; e < 4u; e++) {
+        for (var e = 0u; e < TILE_ELEMS / 256u; e++) {
             let f = e * 256u + tid;
             let k = f / BM;
             let m = f % BM;

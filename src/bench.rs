@@ -3,7 +3,7 @@
 //! the same device, plus the other per-iteration operations and one whole R-FISTA iteration.
 
 use crate::backend::cpu::{CpuBackend, CpuOptions};
-use crate::backend::wgpu::{GpuBackend, GpuContext, GpuOptions, GpuReal, time_gemm};
+use crate::backend::wgpu::{GpuBackend, GpuContext, GpuOptions, GpuReal, tile_for, time_gemm};
 use crate::backend::{Backend, Dims};
 use crate::error::{Error, Result};
 use crate::gates;
@@ -197,8 +197,12 @@ pub fn run_gpu<T: GpuReal>(
             break;
         }
     }
-    let tiled = opts.kernels.tiled_on(ctx.info.device_type);
-    let gemm = match time_gemm::<T>(&ctx, m, k, n, reps, tiled) {
+    let tile = if opts.kernels.tiled_on(ctx.info.device_type) {
+        tile_for(&ctx, opts.tile, dims.n, s)?
+    } else {
+        0
+    };
+    let gemm = match time_gemm::<T>(&ctx, m, k, n, reps, tile) {
         Ok(t) => {
             if (m, n) != (dims.n, dims.c * dims.p) {
                 log::info!("reference GEMM on a {m} x {k} x {n} block");

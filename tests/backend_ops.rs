@@ -311,6 +311,17 @@ backend_suite!(
     |p: &Problem, small| gpu_steps::<f64>(p, small, KernelChoice::GpuStyle, false, 40),
     1e-10
 );
+// The 128 x 128 workgroup tiles (8 x 8 per invocation), which GPUs get at large sizes.
+backend_suite!(
+    wgpu_f32_gpu_style_128,
+    |p: &Problem, small| gpu_opts::<f32>(p, small, KernelChoice::GpuStyle, false, 0, 128),
+    1e-5
+);
+backend_suite!(
+    wgpu_f64_gpu_style_128,
+    |p: &Problem, small| gpu_opts::<f64>(p, small, KernelChoice::GpuStyle, false, 0, 128),
+    1e-10
+);
 backend_suite!(
     wgpu_f32_checked,
     |p: &Problem, small| gpu_with::<f32>(p, small, KernelChoice::CpuStyle, true),

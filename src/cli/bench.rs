@@ -23,6 +23,9 @@ pub struct BenchArgs {
     shape: Option<Shape>,
     #[command(flatten)]
     kernels: super::KernelArgs,
+    /// gpu-style kernels' workgroup tile: 64 or 128 (0: chosen from the adapter and the size).
+    #[arg(long, default_value_t = 0)]
+    tile: usize,
     /// Rows.
     #[arg(long, allow_hyphen_values = true, default_value_t = 4096)]
     n: usize,
@@ -267,12 +270,18 @@ pub fn run(a: BenchArgs) -> cvxnn::Result<i32> {
             }
             let opts = GpuOptions {
                 kernels: a.kernels.kernels,
+                tile: a.tile,
                 ..Default::default()
             };
             let family = if a.kernels.kernels.tiled_on(ctx.info.device_type) {
-                "gpu-style"
+                let s = match a.precision {
+                    Precision::F32 => 4,
+                    Precision::F64 => 8,
+                };
+                let t = cvxnn::backend::wgpu::tile_for(&ctx, a.tile, dims.n, s)?;
+                format!("gpu-style ({t} x {t} tiles)")
             } else {
-                "cpu-style"
+                "cpu-style".to_string()
             };
             outln!(
                 "device: gpu-{} on {}, {family} kernels; {sizes}",

@@ -164,6 +164,7 @@ pub const SMALL_GPU: GpuOptions = GpuOptions {
     kernels: KernelChoice::Auto,
     checked: false,
     max_steps: 0,
+    tile: 0,
 };
 
 /// A GPU backend with the kernel family `kernels` (runtime bounds checks kept when `checked`).
@@ -184,6 +185,18 @@ pub fn gpu_steps<T: GpuReal>(
     checked: bool,
     max_steps: usize,
 ) -> Option<GpuBackend<T>> {
+    gpu_opts(p, small, kernels, checked, max_steps, 0)
+}
+
+/// [`gpu_steps`] with the gpu-style workgroup tile (0: the backend's choice).
+pub fn gpu_opts<T: GpuReal>(
+    p: &Problem,
+    small: bool,
+    kernels: KernelChoice,
+    checked: bool,
+    max_steps: usize,
+    tile: usize,
+) -> Option<GpuBackend<T>> {
     let ctx = gpu_ctx()?;
     if T::WGSL == "f64" && !ctx.has_f64() {
         eprintln!("SKIPPED f64 GPU test: {} has no SHADER_F64", ctx.describe());
@@ -198,6 +211,7 @@ pub fn gpu_steps<T: GpuReal>(
         kernels,
         checked,
         max_steps,
+        tile,
         ..base
     };
     Some(GpuBackend::new(ctx, &p.x, &p.y, &p.mask, opts).unwrap())

@@ -7,15 +7,15 @@ use super::pipelines::{FORWARD_GATES, FORWARD_ROWS, Kernel};
 use super::*;
 
 /// Times a plain GEMM (m x k times k x n) on the device: the median of `reps` runs, in seconds,
-/// each waiting for the device inside the timed region. `tiled`: the workgroup-tiled kernel
-/// (the gpu-style family's reference), else the register-blocked one.
+/// each waiting for the device inside the timed region. `tile` 64 or 128: the workgroup-tiled
+/// kernel with that tile (the gpu-style family's reference); 0: the register-blocked one.
 pub fn time_gemm<T: GpuReal>(
     ctx: &Arc<GpuContext>,
     m: usize,
     k: usize,
     n: usize,
     reps: usize,
-    tiled: bool,
+    tile: usize,
 ) -> Result<f64> {
     let s = std::mem::size_of::<T>();
     let maxb = ctx.max_binding() as usize;
@@ -37,10 +37,10 @@ pub fn time_gemm<T: GpuReal>(
         n: n as u32,
     };
     let prm = uniform_buffer::<T, _>(ctx, &[], &v);
-    let kernel = if tiled {
-        Kernel::GemmTiled
-    } else {
-        Kernel::Gemm
+    let kernel = match tile {
+        0 => Kernel::Gemm,
+        128 => Kernel::GemmTiled128,
+        _ => Kernel::GemmTiled,
     };
     let pl = ctx.pipeline(kernel, T::WGSL, false)?;
     let entries: Vec<wgpu::BindGroupEntry> = [&a, &b, &c, &prm]
@@ -56,8 +56,8 @@ pub fn time_gemm<T: GpuReal>(
         layout: &pl.1,
         entries: &entries,
     });
-    let groups = if tiled {
-        (n.div_ceil(64) as u32, m.div_ceil(64) as u32)
+    let groups = if tile > 0 {
+        (n.div_ceil(tile) as u32, m.div_ceil(tile) as u32)
     } else {
         (
             m.div_ceil(FORWARD_ROWS).div_ceil(8) as u32,

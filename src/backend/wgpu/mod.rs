@@ -49,8 +49,25 @@ pub const MAX_STEPS: usize = 4096;
 /// 62,000 forward steps per invocation).
 pub const GPU_MAX_STEPS: usize = 1 << 20;
 
-/// Rows, gates or features one workgroup of the tiled (gpu-style) kernels covers.
-const TILE: usize = 64;
+/// The workgroup tile (rows, gates or features a workgroup covers) of the gpu-style kernels:
+/// `forced` when nonzero (64 or 128), else 128 where the adapter's workgroup memory holds two
+/// 128 x 16 tiles and the problem has rows enough (32,768) to fill a large GPU with 128-row
+/// workgroups, else 64. A starting rule, not tuned on a GPU yet.
+pub fn tile_for(ctx: &GpuContext, forced: usize, n: usize, real_bytes: usize) -> Result<usize> {
+    match forced {
+        0 => {
+            let l = &ctx.limits;
+            let fits = l.max_compute_workgroup_storage_size as usize >= 2 * 2048 * real_bytes
+                && l.max_compute_invocations_per_workgroup >= 256;
+            Ok(if fits && n >= 32_768 { 128 } else { 64 })
+        }
+        64 | 128 => Ok(forced),
+        t => Err(Error::param(
+            "tile",
+            format!("{t}: the tiled kernels come in 64 and 128"),
+        )),
+    }
+}
 
 /// Reduction workgroups per chunk (each leaves one partial sum).
 const REDUCE_GROUPS: usize = 256;
@@ -69,6 +86,8 @@ pub struct GpuOptions {
     /// Inner-loop steps per invocation and dispatch (0: MAX_STEPS on CPU adapters,
     /// GPU_MAX_STEPS on others).
     pub max_steps: usize,
+    /// The gpu-style kernels' workgroup tile, 64 or 128 (0: [`tile_for`] decides).
+    pub tile: usize,
 }
 
 pub struct GpuBackend<T: GpuReal> {
@@ -122,6 +141,8 @@ pub struct GpuBackend<T: GpuReal> {
     checked: bool,
     /// Inner-loop steps one invocation may take in one dispatch.
     steps: usize,
+    /// The gpu-style kernels' workgroup tile (64 or 128).
+    tile: usize,
     _t: PhantomData<T>,
 }
 
@@ -225,6 +246,7 @@ impl<T: GpuReal> GpuBackend<T> {
             )));
         }
         let ctx_type = ctx.info.device_type;
+        let tile = tile_for(&ctx, opts.tile, n, s)?;
         let mut be = GpuBackend {
             y: GpuBuf {
                 chunks: ys,
@@ -266,6 +288,7 @@ impl<T: GpuReal> GpuBackend<T> {
                 0 => GPU_MAX_STEPS,
                 s => s,
             },
+            tile,
             _t: PhantomData,
         };
         be.y_host = be.download(&be.y)?;

@@ -25,6 +25,19 @@ pub const SHADERS: &[(&str, &str)] = &[
         "gemm_tiled",
         include_str!("../../../shaders/gemm_tiled.wgsl"),
     ),
+    // The tiled kernels again with 8 x 8 per invocation: 128 x 128 workgroup tiles.
+    (
+        "forward_tiled128",
+        include_str!("../../../shaders/forward_tiled.wgsl"),
+    ),
+    (
+        "gradient_tiled128",
+        include_str!("../../../shaders/gradient_tiled.wgsl"),
+    ),
+    (
+        "gemm_tiled128",
+        include_str!("../../../shaders/gemm_tiled.wgsl"),
+    ),
     ("cone", include_str!("../../../shaders/cone.wgsl")),
     ("feature", include_str!("../../../shaders/feature.wgsl")),
 ];
@@ -45,10 +58,13 @@ pub enum Kernel {
     Gradient,
     ForwardTiled,
     GradientTiled,
+    ForwardTiled128,
+    GradientTiled128,
     Prox,
     GroupStat,
     Gemm,
     GemmTiled,
+    GemmTiled128,
     ConeProduct,
     ConeTerms,
     ConeGrad,
@@ -66,6 +82,17 @@ impl Kernel {
             Kernel::Axpby => ("vector", "axpby", &[Read, ReadWrite, Uniform]),
             Kernel::Gemm => ("gemm", "gemm", &[Read, Read, ReadWrite, Uniform]),
             Kernel::GemmTiled => ("gemm_tiled", "gemm", &[Read, Read, ReadWrite, Uniform]),
+            Kernel::GemmTiled128 => ("gemm_tiled128", "gemm", &[Read, Read, ReadWrite, Uniform]),
+            Kernel::ForwardTiled128 => (
+                "forward_tiled128",
+                "forward",
+                &[Read, Read, Read, ReadWrite, Uniform],
+            ),
+            Kernel::GradientTiled128 => (
+                "gradient_tiled128",
+                "gradient",
+                &[Read, Read, Read, Read, ReadWrite, Uniform],
+            ),
             Kernel::Reduce => ("reduce", "reduce", &[Read, Read, ReadWrite, Uniform]),
             Kernel::Patterns => ("patterns", "patterns", &[Read, Read, ReadWrite, Uniform]),
             Kernel::Forward => (
@@ -139,6 +166,8 @@ fn tiles(file: &str) -> [(char, usize); 3] {
         "forward_tiled" | "gemm_tiled" => [('R', 4), ('G', 4), ('J', 1)],
         "gemm" => [('R', FORWARD_ROWS), ('G', FORWARD_GATES), ('J', 1)],
         "gradient_tiled" => [('R', 1), ('G', 4), ('J', 4)],
+        "forward_tiled128" | "gemm_tiled128" => [('R', 8), ('G', 8), ('J', 1)],
+        "gradient_tiled128" => [('R', 1), ('G', 8), ('J', 8)],
         _ => [('R', 1), ('G', 1), ('J', 1)],
     }
 }
@@ -186,7 +215,12 @@ impl Kernel {
     pub fn in_bounds_by_construction(self) -> bool {
         matches!(
             self,
-            Kernel::Forward | Kernel::Gradient | Kernel::ForwardTiled | Kernel::GradientTiled
+            Kernel::Forward
+                | Kernel::Gradient
+                | Kernel::ForwardTiled
+                | Kernel::GradientTiled
+                | Kernel::ForwardTiled128
+                | Kernel::GradientTiled128
         )
     }
 }
@@ -242,6 +276,9 @@ mod tests {
             Kernel::GroupStat,
             Kernel::Gemm,
             Kernel::GemmTiled,
+            Kernel::GemmTiled128,
+            Kernel::ForwardTiled128,
+            Kernel::GradientTiled128,
             Kernel::ConeProduct,
             Kernel::ConeTerms,
             Kernel::ConeGrad,

@@ -14,7 +14,12 @@ impl<T: GpuReal> GpuBackend<T> {
         let jb = d.clamp(1, self.steps);
         // The tiled kernel's 64-gate tiles cover a block; the blocked kernel's FORWARD_GATES.
         let (kernel, tile_gates, tile_rows, wg) = if self.tiled {
-            (Kernel::ForwardTiled, TILE, TILE, 1)
+            let kernel = if self.tile == 128 {
+                Kernel::ForwardTiled128
+            } else {
+                Kernel::ForwardTiled
+            };
+            (kernel, self.tile, self.tile, 1)
         } else {
             (Kernel::Forward, FORWARD_GATES, FORWARD_ROWS, 64)
         };
@@ -76,7 +81,7 @@ impl<T: GpuReal> GpuBackend<T> {
                     };
                     let prm = uniform::<T, _>(&[scale], &v);
                     let groups = if self.tiled {
-                        (d.div_ceil(TILE) as u32, gc.div_ceil(TILE) as u32)
+                        (d.div_ceil(self.tile) as u32, gc.div_ceil(self.tile) as u32)
                     } else {
                         (
                             d.div_ceil(GRADIENT_FEATURES).div_ceil(8) as u32,
@@ -90,10 +95,12 @@ impl<T: GpuReal> GpuBackend<T> {
                         &self.y.chunks[k],
                         &grad.chunks[w],
                     ];
-                    let kernel = if self.tiled {
-                        Kernel::GradientTiled
-                    } else {
+                    let kernel = if !self.tiled {
                         Kernel::Gradient
+                    } else if self.tile == 128 {
+                        Kernel::GradientTiled128
+                    } else {
+                        Kernel::GradientTiled
                     };
                     self.dispatch(enc, kernel, &bufs, &prm, groups)?;
                 }

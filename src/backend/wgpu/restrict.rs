@@ -73,6 +73,7 @@ impl<T: GpuReal> GpuBackend<T> {
             tiled: self.tiled,
             checked: self.checked,
             steps: self.steps,
+            tile: self.tile,
             _t: PhantomData,
         })
     }

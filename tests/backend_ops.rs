@@ -8,12 +8,23 @@ mod common;
 use common::*;
 use cvxnn::backend::Backend;
 use cvxnn::backend::cpu::CpuOptions;
-use cvxnn::backend::wgpu::KernelChoice;
+use cvxnn::backend::wgpu::{GPU_MAX_STEPS, KernelChoice};
 use cvxnn::regularizer::Regularizer;
 use cvxnn::rng::Rng;
 
 /// (n, d, p, c): odd sizes on purpose; 50,000 rows, 400 gates of 700 features and 5,000 features
 /// are longer than one GPU invocation may loop (the host must split them).
+/// Shapes for the workgroup-tiled kernels, which lavapipe runs 10-30x slower (barriers): none a
+/// multiple of a tile, several 64- and 128-wide tiles along every axis of the larger ones, and
+/// several row chunks under the small chunk options.
+const SHAPES_TILED: &[(usize, usize, usize, usize)] = &[
+    (1, 1, 1, 1),
+    (37, 5, 7, 3),
+    (130, 17, 70, 2),
+    (257, 9, 130, 1),
+    (150, 140, 140, 2),
+];
+
 const SHAPES: &[(usize, usize, usize, usize)] = &[
     (1, 1, 1, 1),
     (37, 5, 7, 3),
@@ -32,12 +43,15 @@ fn rand_weights(len: usize, seed: u64) -> Vec<f64> {
 
 macro_rules! backend_suite {
     ($name:ident, $make:expr, $tol:expr) => {
+        backend_suite!($name, $make, $tol, SHAPES);
+    };
+    ($name:ident, $make:expr, $tol:expr, $shapes:expr) => {
         mod $name {
             use super::*;
 
             #[test]
             fn forward_matches_naive() {
-                for (k, &(n, d, p, c)) in SHAPES.iter().enumerate() {
+                for (k, &(n, d, p, c)) in $shapes.iter().enumerate() {
                     let prob = problem(n, d, p, c, 10 + k as u64);
                     let u = rand_weights(c * prob.g.ncols() * d, 1);
                     let want = naive_forward(&prob.x, &prob.g, &u, c);
@@ -58,7 +72,7 @@ macro_rules! backend_suite {
 
             #[test]
             fn gradient_and_loss_match_naive() {
-                for (k, &(n, d, p, c)) in SHAPES.iter().enumerate() {
+                for (k, &(n, d, p, c)) in $shapes.iter().enumerate() {
                     let prob = problem(n, d, p, c, 20 + k as u64);
                     let u = rand_weights(c * prob.g.ncols() * d, 2);
                     let want = naive_gradient(&prob.x, &prob.g, &prob.y, &u);
@@ -149,7 +163,7 @@ macro_rules! backend_suite {
             /// restricted to the set (ragged gate lists, several mask words and chunks).
             #[test]
             fn restricted_products_match_full() {
-                for (k, &(n, d, p, c)) in SHAPES.iter().enumerate().take(5) {
+                for (k, &(n, d, p, c)) in $shapes.iter().enumerate().take(5) {
                     let prob = problem(n, d, p, c, 40 + k as u64);
                     let p = prob.g.ncols();
                     let mut r = Rng::new(7 + k as u64);
@@ -270,57 +284,40 @@ backend_suite!(
 );
 backend_suite!(wgpu_f32, |p: &Problem, small| gpu32(p, small), 1e-5);
 backend_suite!(wgpu_f64, |p: &Problem, small| gpu64(p, small), 1e-10);
-// The suite again for the workgroup-tiled (gpu-style) kernels, and for the cpu-style ones with
-// naga's runtime bounds checks kept (the default creates them unchecked).
+// The suite again for the workgroup-tiled (gpu-style) kernels: 64 and 128 tiles, f32 and f64,
+// with the step limit GPUs get (one dispatch per chunk), lavapipe's, and a tiny one (many
+// accumulating dispatches); then the cpu-style ones unsplit and with naga's runtime bounds
+// checks kept (the default creates them unchecked).
 backend_suite!(
     wgpu_f32_gpu_style,
     |p: &Problem, small| gpu_with::<f32>(p, small, KernelChoice::GpuStyle, false),
-    1e-5
-);
-backend_suite!(
-    wgpu_f64_gpu_style,
-    |p: &Problem, small| gpu_with::<f64>(p, small, KernelChoice::GpuStyle, false),
-    1e-10
-);
-// The step limit real GPUs get (one dispatch per chunk), and a tiny one (many accumulating
-// dispatches), on both families.
-backend_suite!(
-    wgpu_f32_unsplit,
-    |p: &Problem, small| gpu_steps::<f32>(
-        p,
-        small,
-        KernelChoice::CpuStyle,
-        false,
-        cvxnn::backend::wgpu::GPU_MAX_STEPS
-    ),
-    1e-5
+    1e-5,
+    SHAPES_TILED
 );
 backend_suite!(
     wgpu_f64_gpu_style_unsplit,
-    |p: &Problem, small| gpu_steps::<f64>(
-        p,
-        small,
-        KernelChoice::GpuStyle,
-        false,
-        cvxnn::backend::wgpu::GPU_MAX_STEPS
-    ),
-    1e-10
+    |p: &Problem, small| gpu_steps::<f64>(p, small, KernelChoice::GpuStyle, false, GPU_MAX_STEPS),
+    1e-10,
+    SHAPES_TILED
 );
 backend_suite!(
-    wgpu_f64_gpu_style_tiny_steps,
-    |p: &Problem, small| gpu_steps::<f64>(p, small, KernelChoice::GpuStyle, false, 40),
-    1e-10
+    wgpu_f32_gpu_style_128_unsplit,
+    |p: &Problem, small| {
+        gpu_opts::<f32>(p, small, KernelChoice::GpuStyle, false, GPU_MAX_STEPS, 128)
+    },
+    1e-5,
+    SHAPES_TILED
 );
-// The 128 x 128 workgroup tiles (8 x 8 per invocation), which GPUs get at large sizes.
 backend_suite!(
-    wgpu_f32_gpu_style_128,
-    |p: &Problem, small| gpu_opts::<f32>(p, small, KernelChoice::GpuStyle, false, 0, 128),
+    wgpu_f64_gpu_style_128_tiny_steps,
+    |p: &Problem, small| gpu_opts::<f64>(p, small, KernelChoice::GpuStyle, false, 100, 128),
+    1e-10,
+    SHAPES_TILED
+);
+backend_suite!(
+    wgpu_f32_unsplit,
+    |p: &Problem, small| gpu_steps::<f32>(p, small, KernelChoice::CpuStyle, false, GPU_MAX_STEPS),
     1e-5
-);
-backend_suite!(
-    wgpu_f64_gpu_style_128,
-    |p: &Problem, small| gpu_opts::<f64>(p, small, KernelChoice::GpuStyle, false, 0, 128),
-    1e-10
 );
 backend_suite!(
     wgpu_f32_checked,

@@ -10,20 +10,7 @@
 // summed in a fixed order at the end: deterministic, no float atomics.
 // Indices are clamped or guarded, so every access is in bounds by construction.
 
-struct Params {
-    rows: u32,
-    d: u32,
-    c: u32,
-    l: u32,
-    g0: u32,
-    gc: u32,
-    words: u32,
-    accumulate: u32,
-    i_begin: u32,
-    i_end: u32,
-    j_begin: u32,
-    j_end: u32,
-}
+//#include forward_io
 
 const BM: u32 = 16u * $TRu;
 const BN: u32 = 16u * $TGu;
@@ -31,26 +18,12 @@ const BN: u32 = 16u * $TGu;
 const TILE_ELEMS: u32 = BK * BM;
 const BK: u32 = 16u;
 
-@group(0) @binding(0) var<storage, read> x: array<real>;
-@group(0) @binding(1) var<storage, read> mask: array<u32>;
-@group(0) @binding(2) var<storage, read> u: array<real>;
-@group(0) @binding(3) var<storage, read_write> preds: array<real>;
-@group(0) @binding(4) var<uniform> prm: Params;
 
 // k-major tiles: xs[k * BM + row], us[k * BN + gate]. xs is reused for the final row sums.
 var<workgroup> xs: array<real, TILE_ELEMS>;
 var<workgroup> us: array<real, TILE_ELEMS>;
 
-// Mask bits of gates b .. b+n-1 (n <= 16) for row r, bit k for gate b + k.
-fn gate_bits(r: u32, b: u32, n: u32) -> u32 {
-    let w = r * prm.words + (b >> 5u);
-    let s = b & 31u;
-    var v = mask[w] >> s;
-    if (s + n > 32u) {
-        v = v | (mask[w + 1u] << (32u - s));
-    }
-    return v & ((1u << n) - 1u);
-}
+//#include mask_bits
 
 @compute @workgroup_size(16, 16)
 fn forward(

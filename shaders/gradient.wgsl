@@ -11,37 +11,9 @@
 // (lavapipe returned wrong sums past ~10^4 rows; GPU watchdogs also limit the time one dispatch
 // may take). `//@` lines are unrolled by the host; indices are clamped to the chunk.
 
-struct Params {
-    scale: real,
-    rows: u32,
-    d: u32,
-    c: u32,
-    l: u32,
-    g0: u32,
-    gc: u32,
-    words: u32,
-    accumulate: u32,
-    r_begin: u32,
-    r_end: u32,
-}
+//#include gradient_io
 
-@group(0) @binding(0) var<storage, read> x: array<real>;
-@group(0) @binding(1) var<storage, read> mask: array<u32>;
-@group(0) @binding(2) var<storage, read> preds: array<real>;
-@group(0) @binding(3) var<storage, read> y: array<real>;
-@group(0) @binding(4) var<storage, read_write> grad: array<real>;
-@group(0) @binding(5) var<uniform> prm: Params;
-
-// Mask bits of gates b .. b+n-1 (n <= 16) for row r, bit k for gate b + k.
-fn gate_bits(r: u32, b: u32, n: u32) -> u32 {
-    let w = r * prm.words + (b >> 5u);
-    let s = b & 31u;
-    var v = mask[w] >> s;
-    if (s + n > 32u) {
-        v = v | (mask[w + 1u] << (32u - s));
-    }
-    return v & ((1u << n) - 1u);
-}
+//#include mask_bits
 
 @compute @workgroup_size(8, 8)
 fn gradient(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -1,24 +1,12 @@
 // Gradient for GPUs: the same operation and bindings as gradient.wgsl,
 //   grad[i, j] (+)= scale * sum_r mask(r, g0 + i) * (preds[r, l] - y[r, l]) * x[r, j],
 // as a workgroup-tiled product with K = rows: a workgroup of 16 x 16 invocations owns a block of
-// BM gates x BN features (64 or 128 each, by the host's choice) and walks the rows r_begin .. r_end 16 at a time, staging the masked
-// residual (built while loading) and the rows of X in workgroup memory (one barrier pair per
+// BM gates x BN features (64 or 128 each, by the host's choice) and walks the rows r_begin ..
+// r_end 16 at a time, staging the masked residual (built while loading) and the rows of X in workgroup memory (one barrier pair per
 // row step); each invocation holds $TG gates x $TJ features in registers.
 // Indices are clamped or guarded, so every access is in bounds by construction.
 
-struct Params {
-    scale: real,
-    rows: u32,
-    d: u32,
-    c: u32,
-    l: u32,
-    g0: u32,
-    gc: u32,
-    words: u32,
-    accumulate: u32,
-    r_begin: u32,
-    r_end: u32,
-}
+//#include gradient_io
 
 const BM: u32 = 16u * $TGu;
 const BN: u32 = 16u * $TJu;
@@ -26,12 +14,6 @@ const BN: u32 = 16u * $TJu;
 const TILE_ELEMS: u32 = BK * BM;
 const BK: u32 = 16u;
 
-@group(0) @binding(0) var<storage, read> x: array<real>;
-@group(0) @binding(1) var<storage, read> mask: array<u32>;
-@group(0) @binding(2) var<storage, read> preds: array<real>;
-@group(0) @binding(3) var<storage, read> y: array<real>;
-@group(0) @binding(4) var<storage, read_write> grad: array<real>;
-@group(0) @binding(5) var<uniform> prm: Params;
 
 // k-major tiles: es[k * BM + gate] (masked residuals), xs[k * BN + feature].
 var<workgroup> es: array<real, TILE_ELEMS>;

@@ -1,6 +1,33 @@
 //! The WGSL kernels: one `include_str!` table, each shader compiled for f32 or f64 by prefixing
 //! `alias real = ...;`, and the binding layout each kernel expects.
 
+/// Pieces pasted into shaders where a line says `//#include NAME` (WGSL has no includes).
+const INCLUDES: &[(&str, &str)] = &[
+    (
+        "forward_io",
+        include_str!("../../../shaders/forward_io.wgsl"),
+    ),
+    (
+        "gradient_io",
+        include_str!("../../../shaders/gradient_io.wgsl"),
+    ),
+    ("mask_bits", include_str!("../../../shaders/mask_bits.wgsl")),
+];
+
+/// Pastes the `//#include NAME` lines' pieces.
+fn includes(body: &str) -> String {
+    body.lines()
+        .map(|line| match line.trim().strip_prefix("//#include ") {
+            Some(name) => INCLUDES
+                .iter()
+                .find(|(n, _)| *n == name.trim())
+                .map(|(_, text)| text.to_string())
+                .unwrap_or_else(|| panic!("no shader piece named {name}")),
+            None => format!("{line}\n"),
+        })
+        .collect()
+}
+
 /// Shader files, by name.
 pub const SHADERS: &[(&str, &str)] = &[
     ("vector", include_str!("../../../shaders/vector.wgsl")),
@@ -255,7 +282,10 @@ pub fn source(file: &str, real: &str) -> String {
         .find(|(n, _)| *n == file)
         .map(|(_, s)| *s)
         .expect("kernel names a shader in the table");
-    format!("alias real = {real};\n{}", unroll(body, tiles(file)))
+    format!(
+        "alias real = {real};\n{}",
+        unroll(&includes(body), tiles(file))
+    )
 }
 
 #[cfg(test)]

@@ -314,6 +314,15 @@ backend_suite!(
     1e-10,
     SHAPES_TILED
 );
+// One step per dispatch: hundreds of dispatches with parameter blocks of several sizes in one
+// encoder (the fused trial's prox, forward and sums), past what one uniform buffer of blocks
+// holds. An encoder that sized its buffers by its first block overflowed them here.
+backend_suite!(
+    wgpu_f32_one_step,
+    |p: &Problem, small| gpu_steps::<f32>(p, small, KernelChoice::CpuStyle, false, 1),
+    1e-5,
+    &[(37, 5, 7, 3)]
+);
 backend_suite!(
     wgpu_f32_unsplit,
     |p: &Problem, small| gpu_steps::<f32>(p, small, KernelChoice::CpuStyle, false, GPU_MAX_STEPS),

@@ -155,12 +155,13 @@ impl GpuContext {
                 self.info.driver_info
             ),
             format!(
-                "limits: storage binding {} MiB, buffer {} MiB, workgroup storage {} KiB, {} invocations per workgroup, {} workgroups per dimension",
+                "limits: storage binding {} MiB, buffer {} MiB, workgroup storage {} KiB, {} invocations per workgroup, {} workgroups per dimension, uniform offset alignment {} B",
                 l.max_storage_buffer_binding_size >> 20,
                 l.max_buffer_size >> 20,
                 l.max_compute_workgroup_storage_size >> 10,
                 l.max_compute_invocations_per_workgroup,
-                l.max_compute_workgroups_per_dimension
+                l.max_compute_workgroups_per_dimension,
+                l.min_uniform_buffer_offset_alignment
             ),
             format!(
                 "features: shader-f64 {}, subgroup {}, timestamp-query {}, shader-f16 {}",

@@ -5,7 +5,7 @@ use super::buffers::storage;
 use super::pipelines::{Kernel, Slot};
 use super::*;
 
-/// Parameter blocks per uniform buffer of an encoder.
+/// Parameter blocks (at least) per uniform buffer of an encoder.
 const BLOCKS_PER_BUFFER: u64 = 256;
 
 /// A command encoder and the uniform parameter blocks of its dispatches: blocks are packed into
@@ -69,16 +69,18 @@ impl Enc {
     /// Places one parameter block; returns its buffer, offset and size.
     fn block(&mut self, ctx: &GpuContext, data: &[u8]) -> (wgpu::Buffer, u64, u64) {
         let size = data.len() as u64;
-        debug_assert!(size <= self.align.max(256));
+        // Every parameter struct is at most 64 bytes; a slot of max(align, 256) holds any.
+        let slot = self.align.max(256);
+        debug_assert!(size <= slot);
         let stride = size.div_ceil(self.align) * self.align;
         let room = self
             .blocks
             .last()
-            .is_some_and(|(_, b)| b.len() as u64 + stride <= stride * BLOCKS_PER_BUFFER);
+            .is_some_and(|(buf, b)| b.len() as u64 + stride <= buf.size());
         if !room {
             let buf = ctx.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("params"),
-                size: stride * BLOCKS_PER_BUFFER,
+                size: slot * BLOCKS_PER_BUFFER,
                 usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             });

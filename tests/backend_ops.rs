@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use cvxnn::backend::Backend;
 use cvxnn::backend::cpu::CpuOptions;
-use cvxnn::backend::wgpu::{GPU_MAX_STEPS, KernelChoice};
+use cvxnn::backend::wgpu::{GPU_MAX_STEPS, GpuOptions, KernelChoice};
 use cvxnn::regularizer::Regularizer;
 use cvxnn::rng::Rng;
 
@@ -290,27 +290,60 @@ backend_suite!(wgpu_f64, |p: &Problem, small| gpu64(p, small), 1e-10);
 // checks kept (the default creates them unchecked).
 backend_suite!(
     wgpu_f32_gpu_style,
-    |p: &Problem, small| gpu_with::<f32>(p, small, KernelChoice::GpuStyle, false),
+    |p: &Problem, small| gpu_opts::<f32>(
+        p,
+        small,
+        GpuOptions {
+            kernels: KernelChoice::GpuStyle,
+            ..Default::default()
+        }
+    ),
     1e-5,
     SHAPES_TILED
 );
 backend_suite!(
     wgpu_f64_gpu_style_unsplit,
-    |p: &Problem, small| gpu_steps::<f64>(p, small, KernelChoice::GpuStyle, false, GPU_MAX_STEPS),
+    |p: &Problem, small| gpu_opts::<f64>(
+        p,
+        small,
+        GpuOptions {
+            kernels: KernelChoice::GpuStyle,
+            max_steps: GPU_MAX_STEPS,
+            ..Default::default()
+        }
+    ),
     1e-10,
     SHAPES_TILED
 );
 backend_suite!(
     wgpu_f32_gpu_style_128_unsplit,
     |p: &Problem, small| {
-        gpu_opts::<f32>(p, small, KernelChoice::GpuStyle, false, GPU_MAX_STEPS, 128)
+        gpu_opts::<f32>(
+            p,
+            small,
+            GpuOptions {
+                kernels: KernelChoice::GpuStyle,
+                max_steps: GPU_MAX_STEPS,
+                tile: 128,
+                ..Default::default()
+            },
+        )
     },
     1e-5,
     SHAPES_TILED
 );
 backend_suite!(
     wgpu_f64_gpu_style_128_tiny_steps,
-    |p: &Problem, small| gpu_opts::<f64>(p, small, KernelChoice::GpuStyle, false, 100, 128),
+    |p: &Problem, small| gpu_opts::<f64>(
+        p,
+        small,
+        GpuOptions {
+            kernels: KernelChoice::GpuStyle,
+            max_steps: 100,
+            tile: 128,
+            ..Default::default()
+        }
+    ),
     1e-10,
     SHAPES_TILED
 );
@@ -319,18 +352,42 @@ backend_suite!(
 // holds. An encoder that sized its buffers by its first block overflowed them here.
 backend_suite!(
     wgpu_f32_one_step,
-    |p: &Problem, small| gpu_steps::<f32>(p, small, KernelChoice::CpuStyle, false, 1),
+    |p: &Problem, small| gpu_opts::<f32>(
+        p,
+        small,
+        GpuOptions {
+            kernels: KernelChoice::CpuStyle,
+            max_steps: 1,
+            ..Default::default()
+        }
+    ),
     1e-5,
     &[(37, 5, 7, 3)]
 );
 backend_suite!(
     wgpu_f32_unsplit,
-    |p: &Problem, small| gpu_steps::<f32>(p, small, KernelChoice::CpuStyle, false, GPU_MAX_STEPS),
+    |p: &Problem, small| gpu_opts::<f32>(
+        p,
+        small,
+        GpuOptions {
+            kernels: KernelChoice::CpuStyle,
+            max_steps: GPU_MAX_STEPS,
+            ..Default::default()
+        }
+    ),
     1e-5
 );
 backend_suite!(
     wgpu_f32_checked,
-    |p: &Problem, small| gpu_with::<f32>(p, small, KernelChoice::CpuStyle, true),
+    |p: &Problem, small| gpu_opts::<f32>(
+        p,
+        small,
+        GpuOptions {
+            kernels: KernelChoice::CpuStyle,
+            checked: true,
+            ..Default::default()
+        }
+    ),
     1e-5
 );
 

@@ -167,62 +167,31 @@ pub const SMALL_GPU: GpuOptions = GpuOptions {
     tile: 0,
 };
 
-/// A GPU backend with the kernel family `kernels` (runtime bounds checks kept when `checked`).
-pub fn gpu_with<T: GpuReal>(
-    p: &Problem,
-    small: bool,
-    kernels: KernelChoice,
-    checked: bool,
-) -> Option<GpuBackend<T>> {
-    gpu_steps(p, small, kernels, checked, 0)
-}
-
-/// [`gpu_with`] with a step limit per invocation and dispatch (0: the adapter's).
-pub fn gpu_steps<T: GpuReal>(
-    p: &Problem,
-    small: bool,
-    kernels: KernelChoice,
-    checked: bool,
-    max_steps: usize,
-) -> Option<GpuBackend<T>> {
-    gpu_opts(p, small, kernels, checked, max_steps, 0)
-}
-
-/// [`gpu_steps`] with the gpu-style workgroup tile (0: the backend's choice).
-pub fn gpu_opts<T: GpuReal>(
-    p: &Problem,
-    small: bool,
-    kernels: KernelChoice,
-    checked: bool,
-    max_steps: usize,
-    tile: usize,
-) -> Option<GpuBackend<T>> {
+/// A GPU backend with `opts` over the default (or, when `small`, the small-chunk) options.
+pub fn gpu_opts<T: GpuReal>(p: &Problem, small: bool, opts: GpuOptions) -> Option<GpuBackend<T>> {
     let ctx = gpu_ctx()?;
     if T::WGSL == "f64" && !ctx.has_f64() {
         eprintln!("SKIPPED f64 GPU test: {} has no SHADER_F64", ctx.describe());
         return None;
     }
-    let base = if small {
-        SMALL_GPU
+    let opts = if small {
+        GpuOptions {
+            max_rows_per_chunk: SMALL_GPU.max_rows_per_chunk,
+            max_gates_per_chunk: SMALL_GPU.max_gates_per_chunk,
+            ..opts
+        }
     } else {
-        GpuOptions::default()
-    };
-    let opts = GpuOptions {
-        kernels,
-        checked,
-        max_steps,
-        tile,
-        ..base
+        opts
     };
     Some(GpuBackend::new(ctx, &p.x, &p.y, &p.mask, opts).unwrap())
 }
 
 pub fn gpu32(p: &Problem, small: bool) -> Option<GpuBackend<f32>> {
-    gpu_with(p, small, KernelChoice::Auto, false)
+    gpu_opts(p, small, GpuOptions::default())
 }
 
 pub fn gpu64(p: &Problem, small: bool) -> Option<GpuBackend<f64>> {
-    gpu_with(p, small, KernelChoice::Auto, false)
+    gpu_opts(p, small, GpuOptions::default())
 }
 
 pub fn cpu_small(small: bool) -> CpuOptions {

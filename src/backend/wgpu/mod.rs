@@ -134,14 +134,12 @@ pub struct GpuBackend<T: GpuReal> {
     packed: bool,
     /// Gates per weight chunk.
     gates_per: usize,
-    /// The masked products run the workgroup-tiled kernels (gpu-style), not the register-blocked
-    /// ones (cpu-style).
-    tiled: bool,
     /// Runtime bounds checks kept on the kernels that need none.
     checked: bool,
     /// Inner-loop steps one invocation may take in one dispatch.
     steps: usize,
-    /// The gpu-style kernels' workgroup tile (64 or 128).
+    /// The masked products' workgroup tile: 64 or 128 for the workgroup-tiled (gpu-style)
+    /// kernels, 0 for the register-blocked (cpu-style) ones.
     tile: usize,
     _t: PhantomData<T>,
 }
@@ -246,7 +244,11 @@ impl<T: GpuReal> GpuBackend<T> {
             )));
         }
         let ctx_type = ctx.info.device_type;
-        let tile = tile_for(&ctx, opts.tile, n, s)?;
+        let tile = if opts.kernels.tiled_on(ctx_type) {
+            tile_for(&ctx, opts.tile, n, s)?
+        } else {
+            0
+        };
         let mut be = GpuBackend {
             y: GpuBuf {
                 chunks: ys,
@@ -281,7 +283,6 @@ impl<T: GpuReal> GpuBackend<T> {
             starts: (0..=c).map(|l| l * p).collect(),
             packed: false,
             gates_per,
-            tiled: opts.kernels.tiled_on(ctx_type),
             checked: opts.checked,
             steps: match opts.max_steps {
                 0 if ctx_type == wgpu::DeviceType::Cpu => MAX_STEPS,

@@ -12,16 +12,12 @@ impl<T: GpuReal> GpuBackend<T> {
         let Dims { d, c, .. } = self.dims;
         // Work per invocation is (gate tiles) x features; keep it under the step limit.
         let jb = d.clamp(1, self.steps);
-        // The tiled kernel's 64-gate tiles cover a block; the blocked kernel's FORWARD_GATES.
-        let (kernel, tile_gates, tile_rows, wg) = if self.tiled {
-            let kernel = if self.tile == 128 {
-                Kernel::ForwardTiled128
-            } else {
-                Kernel::ForwardTiled
-            };
-            (kernel, self.tile, self.tile, 1)
-        } else {
-            (Kernel::Forward, FORWARD_GATES, FORWARD_ROWS, 64)
+        // A block is a whole number of gate tiles: the tiled kernels' tile, the blocked one's
+        // FORWARD_GATES.
+        let (kernel, tile_gates, tile_rows, wg) = match self.tile {
+            0 => (Kernel::Forward, FORWARD_GATES, FORWARD_ROWS, 64),
+            128 => (Kernel::ForwardTiled128, 128, 128, 1),
+            t => (Kernel::ForwardTiled, t, t, 1),
         };
         let block = (self.steps / jb).max(1) * tile_gates;
         for (k, &(_, nr)) in self.rows.iter().enumerate() {
@@ -63,6 +59,14 @@ impl<T: GpuReal> GpuBackend<T> {
     ) -> Result<()> {
         let Dims { n, d, c, .. } = self.dims;
         let scale = 1.0 / (n * c) as f64;
+        let (kernel, groups_of) = match self.tile {
+            0 => (
+                Kernel::Gradient,
+                (GRADIENT_FEATURES * 8, GRADIENT_GATES * 8),
+            ),
+            128 => (Kernel::GradientTiled128, (128, 128)),
+            t => (Kernel::GradientTiled, (t, t)),
+        };
         for (w, &(l, g0, gc)) in self.wchunks.iter().enumerate() {
             for (k, &(_, nr)) in self.rows.iter().enumerate() {
                 for rb in (0..nr).step_by(self.steps) {
@@ -80,14 +84,12 @@ impl<T: GpuReal> GpuBackend<T> {
                         r_end: (rb + self.steps).min(nr) as u32,
                     };
                     let prm = uniform::<T, _>(&[scale], &v);
-                    let groups = if self.tiled {
-                        (d.div_ceil(self.tile) as u32, gc.div_ceil(self.tile) as u32)
-                    } else {
-                        (
-                            d.div_ceil(GRADIENT_FEATURES).div_ceil(8) as u32,
-                            gc.div_ceil(GRADIENT_GATES).div_ceil(8) as u32,
-                        )
-                    };
+                    // Workgroups of (features, gates): 8 x 8 invocations of the blocked kernel's
+                    // register block, or one tile of the tiled kernels.
+                    let groups = (
+                        d.div_ceil(groups_of.0) as u32,
+                        gc.div_ceil(groups_of.1) as u32,
+                    );
                     let bufs = [
                         &self.x[k],
                         &self.mask[k],
@@ -95,13 +97,6 @@ impl<T: GpuReal> GpuBackend<T> {
                         &self.y.chunks[k],
                         &grad.chunks[w],
                     ];
-                    let kernel = if !self.tiled {
-                        Kernel::Gradient
-                    } else if self.tile == 128 {
-                        Kernel::GradientTiled128
-                    } else {
-                        Kernel::GradientTiled
-                    };
                     self.dispatch(enc, kernel, &bufs, &prm, groups)?;
                 }
             }

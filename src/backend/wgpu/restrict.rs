@@ -70,7 +70,6 @@ impl<T: GpuReal> GpuBackend<T> {
             starts,
             packed: true,
             gates_per: self.gates_per,
-            tiled: self.tiled,
             checked: self.checked,
             steps: self.steps,
             tile: self.tile,

@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod bench;
 pub mod bench_relu;
+pub mod bench_uci;
 pub mod checkpoint;
 pub mod conic;
 pub mod data;

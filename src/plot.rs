@@ -10,6 +10,8 @@ pub struct Series {
     pub name: String,
     pub xs: Vec<f64>,
     pub ys: Vec<f64>,
+    /// Drawn dashed and black (a reference line such as a profile's 50 %).
+    pub dashed: bool,
 }
 
 pub struct Panel {
@@ -30,11 +32,15 @@ pub struct Chart {
 const W: f64 = 420.0;
 const H: f64 = 300.0;
 const M: (f64, f64, f64, f64) = (64.0, 20.0, 40.0, 50.0); // left, right, top, bottom
-const COLORS: [(u8, u8, u8); 4] = [
+const COLORS: [(u8, u8, u8); 8] = [
     (31, 119, 180),
     (214, 39, 40),
     (44, 160, 44),
     (148, 103, 189),
+    (255, 127, 14),
+    (140, 86, 75),
+    (227, 119, 194),
+    (23, 190, 207),
 ];
 const BLACK: (u8, u8, u8) = (0, 0, 0);
 const GRID: (u8, u8, u8) = (221, 221, 221);
@@ -208,7 +214,11 @@ fn draw(chart: &Chart, cv: &mut dyn Canvas) {
             BLACK,
         );
         for (j, se) in panel.series.iter().enumerate() {
-            let color = COLORS[j % COLORS.len()];
+            let color = if se.dashed {
+                BLACK
+            } else {
+                COLORS[j % COLORS.len()]
+            };
             let line: Vec<(f64, f64)> = se
                 .xs
                 .iter()
@@ -216,6 +226,12 @@ fn draw(chart: &Chart, cv: &mut dyn Canvas) {
                 .filter(|&(&x, &y)| usable(x, y, panel))
                 .map(|(&x, &y)| (px(x), py(y)))
                 .collect();
+            if se.dashed {
+                for dash in dashes(&line, 6.0, 4.0) {
+                    cv.line(&dash, color, 1.0);
+                }
+                continue;
+            }
             cv.line(&line, color, 2.0);
             // Markers only where they stay readable (path points, not iteration traces).
             if line.len() <= 40 {
@@ -227,6 +243,43 @@ fn draw(chart: &Chart, cv: &mut dyn Canvas) {
             cv.text((x0 + 8.0, ly), &se.name, 12.0, Anchor::Start, false, color);
         }
     }
+}
+
+/// A polyline cut into dashes of length `on` with gaps `off` (chart units).
+fn dashes(pts: &[(f64, f64)], on: f64, off: f64) -> Vec<Vec<(f64, f64)>> {
+    let mut out = Vec::new();
+    let mut cur: Vec<(f64, f64)> = Vec::new();
+    // Position within the current on+off period.
+    let mut phase = 0.0;
+    for w in pts.windows(2) {
+        let ((x0, y0), (x1, y1)) = (w[0], w[1]);
+        let len = ((x1 - x0).powi(2) + (y1 - y0).powi(2)).sqrt();
+        let at = |s: f64| (x0 + (x1 - x0) * s / len, y0 + (y1 - y0) * s / len);
+        let mut s = 0.0;
+        while s < len {
+            let in_dash = phase < on;
+            let step = if in_dash { on - phase } else { on + off - phase };
+            let e = (s + step).min(len);
+            if in_dash {
+                if cur.is_empty() {
+                    cur.push(at(s));
+                }
+                cur.push(at(e));
+            }
+            phase += e - s;
+            if phase >= on && !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            if phase >= on + off {
+                phase = 0.0;
+            }
+            s = e;
+        }
+    }
+    if cur.len() > 1 {
+        out.push(cur);
+    }
+    out
 }
 
 struct Svg(String);
@@ -423,6 +476,7 @@ mod tests {
                         name: "test".into(),
                         xs: vec![1e-2, 1e-3, 1e-4, f64::NAN],
                         ys: vec![0.5, 0.9, 0.95, 1.0],
+                        dashed: false,
                     }],
                 },
                 Panel {
@@ -435,6 +489,7 @@ mod tests {
                         name: "grad".into(),
                         xs: (0..100).map(f64::from).collect(),
                         ys: (0..100).map(|k| 10f64.powf(-0.1 * k as f64)).collect(),
+                        dashed: false,
                     }],
                 },
             ],

@@ -17,7 +17,10 @@ pub enum Shape {
 }
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    #[command(subcommand)]
+    command: Option<super::bench_uci::BenchCommand>,
     /// A preset size that overrides --n, --d, --p and --c.
     #[arg(long, value_enum)]
     shape: Option<Shape>,
@@ -166,7 +169,11 @@ fn run_relu(a: &BenchArgs) -> cvxnn::Result<i32> {
     Ok(0)
 }
 
-pub fn run(a: BenchArgs) -> cvxnn::Result<i32> {
+pub fn run(mut a: BenchArgs) -> cvxnn::Result<i32> {
+    if let Some(cmd) = a.command.take() {
+        // The grid saves each result as it finishes: Ctrl-C stops it after the solves running.
+        return super::bench_uci::run(cmd);
+    }
     // Nothing to save: Ctrl-C ends a benchmark at once.
     super::signals::exit_on_first();
     if a.adapter.is_some() && a.device == DeviceChoice::Cpu {

@@ -9,6 +9,7 @@ macro_rules! outln {
 }
 
 mod bench;
+mod bench_uci;
 mod data;
 mod devices;
 mod path;

@@ -250,6 +250,7 @@ fn path_chart(points: &[Point]) -> cvxnn::plot::Chart {
         name: name.into(),
         xs: xs.clone(),
         ys: points.iter().map(|p| f(p).unwrap_or(f64::NAN)).collect(),
+        dashed: false,
     };
     Chart {
         columns: 2,

@@ -275,6 +275,7 @@ fn trace_chart(trace: &[[f64; 4]]) -> cvxnn::plot::Chart {
             name: y_label.into(),
             xs: col(x),
             ys: col(y),
+            dashed: false,
         }],
     };
     Chart {

@@ -1,11 +1,12 @@
 //! Data sets: loaders for the bundled digits, CSV, NPY/NPZ, MNIST IDX and CIFAR-10 binary
-//! files, the seeded train/test split and the column preprocessing.
+//! files, the UCI collection's folders, the seeded train/test split and the column preprocessing.
 
 pub mod cifar;
 pub mod csv;
 pub mod idx;
 pub mod npy;
 pub mod preprocess;
+pub mod uci;
 
 use crate::error::{Error, Result};
 use crate::rng::Rng;
@@ -135,8 +136,9 @@ impl Dataset {
 }
 
 /// Loads `spec`: a bundled data set by name, or a path (CSV, `.csv.gz`, `.npy`, `.npz`, an IDX
-/// images file, or a directory holding MNIST-style IDX files). The second value is a test set
-/// that came with the source (the `t10k-*` files of an IDX directory), if any.
+/// images file, a directory holding MNIST-style IDX files or CIFAR-10 batches, a UCI collection
+/// folder, or `uci:NAME` under `$CVXNN_UCI_DIR`). The second value is a test set that came with
+/// the source (the `t10k-*` files of an IDX directory, a UCI set's test rows), if any.
 pub fn load(spec: &str, opts: &LoadOptions) -> Result<(Dataset, Option<Dataset>)> {
     if BUNDLED.contains(&spec) {
         let text =
@@ -150,7 +152,15 @@ pub fn load(spec: &str, opts: &LoadOptions) -> Result<(Dataset, Option<Dataset>)
             None,
         ));
     }
-    let path = PathBuf::from(spec);
+    let path = if spec.starts_with("uci:") {
+        uci::resolve(spec)?
+    } else {
+        PathBuf::from(spec)
+    };
+    if uci::is_uci_dir(&path) || (spec.starts_with("uci:") && path.exists()) {
+        let set = uci::load_dir(&path)?;
+        return Ok((set.train, Some(set.test)));
+    }
     if !path.exists() {
         return Err(Error::io(
             &path,

@@ -258,7 +258,11 @@ fn dashes(pts: &[(f64, f64)], on: f64, off: f64) -> Vec<Vec<(f64, f64)>> {
         let mut s = 0.0;
         while s < len {
             let in_dash = phase < on;
-            let step = if in_dash { on - phase } else { on + off - phase };
+            let step = if in_dash {
+                on - phase
+            } else {
+                on + off - phase
+            };
             let e = (s + step).min(len);
             if in_dash {
                 if cur.is_empty() {

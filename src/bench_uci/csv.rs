@@ -120,7 +120,7 @@ impl Row {
                 .map_err(|_| at(format!("{}: '{}' is not a count", name(k), f[k])))
         };
         let lambda = num(4)?;
-        if !(lambda >= 0.0) {
+        if lambda.is_nan() || lambda < 0.0 {
             return Err(at(format!("lambda: '{}' is not a number >= 0", f[4])));
         }
         if f[0].is_empty() || f[5].is_empty() {
@@ -161,7 +161,10 @@ fn name(k: usize) -> &'static str {
 /// Reads every row of a CSV in this format; errors name the file and the line.
 pub fn read(path: &Path) -> Result<Vec<Row>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
     match lines.next() {
         Some((_, h)) if h.trim() == HEADER => {}
         Some(_) => {
@@ -271,7 +274,10 @@ mod tests {
             ..Row::default()
         };
         Appender::open(&path).unwrap().append(&row).unwrap();
-        Appender::open(&path).unwrap().append(&Row::failed("wine", 1e-2, Method::ReluAl)).unwrap();
+        Appender::open(&path)
+            .unwrap()
+            .append(&Row::failed("wine", 1e-2, Method::ReluAl))
+            .unwrap();
         let rows = read(&path).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].objective, 0.0123456789);
@@ -292,8 +298,11 @@ mod tests {
         let e = Appender::open(&path).err().unwrap().to_string();
         assert!(e.contains("x.csv") && e.contains("header"), "{e}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "a,b\n1,2\n");
-        std::fs::write(&path, format!("{HEADER}\niris,1,2,3,oops,gated,gated,1,1,,,,,,,,,ok\n"))
-            .unwrap();
+        std::fs::write(
+            &path,
+            format!("{HEADER}\niris,1,2,3,oops,gated,gated,1,1,,,,,,,,,ok\n"),
+        )
+        .unwrap();
         let e = read(&path).err().unwrap().to_string();
         assert!(e.contains("line 2") && e.contains("lambda"), "{e}");
     }

@@ -144,7 +144,10 @@ pub fn select_datasets(root: &Path, spec: &str, max_rows: Option<usize>) -> Resu
             .collect()
     };
     if names.is_empty() {
-        return Err(Error::param("datasets", format!("'{spec}' names no data set")));
+        return Err(Error::param(
+            "datasets",
+            format!("'{spec}' names no data set"),
+        ));
     }
     let mut kept = Vec::new();
     for name in names {
@@ -392,11 +395,7 @@ pub fn run(
                                 break;
                             }
                             report(&row, err.as_ref());
-                            if err.is_some() {
-                                t.1 += 1
-                            } else {
-                                t.0 += 1
-                            }
+                            if err.is_some() { t.1 += 1 } else { t.0 += 1 }
                         }
                     }
                 });

@@ -21,7 +21,10 @@ use std::path::Path;
 
 fn matrix(dir: &Path, name: &str, m: &Array2<f64>) -> Result<()> {
     let data: Vec<f64> = m.iter().copied().collect();
-    write_atomic(&dir.join(name), &to_npy_bytes(&[m.nrows(), m.ncols()], &data))
+    write_atomic(
+        &dir.join(name),
+        &to_npy_bytes(&[m.nrows(), m.ncols()], &data),
+    )
 }
 
 fn labels(dir: &Path, name: &str, l: &Labels) -> Result<()> {

@@ -14,7 +14,11 @@ use std::collections::{BTreeMap, BTreeSet};
 type Key = (String, String, String);
 
 fn key(r: &Row) -> Key {
-    (r.dataset.clone(), format!("{:e}", r.lambda), r.model.clone())
+    (
+        r.dataset.clone(),
+        format!("{:e}", r.lambda),
+        r.model.clone(),
+    )
 }
 
 /// Best objective per problem over every usable row.
@@ -187,8 +191,9 @@ pub fn accuracy_table(rows: &[Row]) -> (String, String) {
             methods.push(r.method.clone());
         }
     }
-    let mut sets: BTreeMap<String, (usize, usize, BTreeMap<String, (f64, f64, f64)>)> =
-        BTreeMap::new();
+    // Per data set: n, classes, and per method (validation, test accuracy, lambda) of its pick.
+    type Picks = BTreeMap<String, (f64, f64, f64)>;
+    let mut sets: BTreeMap<String, (usize, usize, Picks)> = BTreeMap::new();
     for r in rows.iter().filter(|r| r.usable()) {
         let (Some(val), Some(test)) = (r.val_accuracy, r.test_accuracy) else {
             continue;
@@ -230,7 +235,11 @@ pub fn accuracy_table(rows: &[Row]) -> (String, String) {
             .collect();
         md.push_str(&format!("| **{label}** ({}) | | |", chosen.len()));
         for m in &methods {
-            let v: Vec<f64> = chosen.iter().filter_map(|s| s.2.get(m)).map(|b| b.1).collect();
+            let v: Vec<f64> = chosen
+                .iter()
+                .filter_map(|s| s.2.get(m))
+                .map(|b| b.1)
+                .collect();
             md.push_str(&format!(" {} |", cell(median(v))));
         }
         md.push('\n');
@@ -294,7 +303,10 @@ mod tests {
         rows[0].test_accuracy = Some(0.99);
         let (md, csv) = accuracy_table(&rows);
         assert!(csv.contains("a,10,2,0.8"), "{csv}");
-        assert!(md.contains("median, binary sets** (1) | | | 0.800 |"), "{md}");
+        assert!(
+            md.contains("median, binary sets** (1) | | | 0.800 |"),
+            "{md}"
+        );
         assert!(md.contains("median, all sets** (2) | | | 0.750 |"), "{md}");
     }
 }

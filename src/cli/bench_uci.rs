@@ -31,8 +31,12 @@ pub struct UciArgs {
     #[arg(long)]
     max_rows: Option<usize>,
     /// Regularization strengths (comma-separated).
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true,
-          default_value = "1e-5,1e-4,1e-3,1e-2,5e-2,1e-1")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        allow_hyphen_values = true,
+        default_value = "1e-5,1e-4,1e-3,1e-2,5e-2,1e-1"
+    )]
     lambdas: Vec<f64>,
     /// Gates drawn per data set (the same gates for every lambda and method).
     #[arg(long, default_value_t = 500)]
@@ -87,7 +91,12 @@ pub struct ProfileArgs {
 #[derive(Args, Debug)]
 pub struct DrawArgs {
     /// Relative objective tolerances of the profile's panels.
-    #[arg(long, value_delimiter = ',', default_value = "1,0.5,0.1")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        allow_hyphen_values = true,
+        default_value = "1,0.5,0.1"
+    )]
     tolerances: Vec<f64>,
 }
 
@@ -135,7 +144,10 @@ fn draw(rows: &[Row], dir: &Path, tols: &[f64]) -> cvxnn::Result<()> {
         ));
     }
     let chart = profile::chart(rows, tols);
-    write_atomic(&dir.join("profile.svg"), cvxnn::plot::svg(&chart).as_bytes())?;
+    write_atomic(
+        &dir.join("profile.svg"),
+        cvxnn::plot::svg(&chart).as_bytes(),
+    )?;
     write_atomic(&dir.join("profile.png"), &cvxnn::plot::png(&chart)?)?;
     let tol = tols.iter().copied().fold(f64::INFINITY, f64::min);
     let headline = profile::headline(rows, tol, &[1.0, 10.0]);
@@ -159,10 +171,7 @@ fn run_uci(a: UciArgs) -> cvxnn::Result<i32> {
             .ok_or_else(|| {
                 Error::param(
                     "--root",
-                    format!(
-                        "not given and {} is not set",
-                        cvxnn::data::uci::ROOT_VAR
-                    ),
+                    format!("not given and {} is not set", cvxnn::data::uci::ROOT_VAR),
                 )
             })?,
     };
@@ -176,16 +185,13 @@ fn run_uci(a: UciArgs) -> cvxnn::Result<i32> {
         ));
     }
     if a.gates == 0 || a.jobs == 0 || a.max_iters == 0 {
-        return Err(Error::param(
-            "--gates/--jobs/--max-iters",
-            "must be >= 1",
-        ));
+        return Err(Error::param("--gates/--jobs/--max-iters", "must be >= 1"));
     }
-    if a.time_limit.is_some_and(|t| !(t > 0.0 && t.is_finite())) || !(a.gap_tol > 0.0) {
-        return Err(Error::param(
-            "--time-limit/--gap-tol",
-            "must be > 0",
-        ));
+    if a.time_limit.is_some_and(|t| !(t > 0.0 && t.is_finite()))
+        || a.gap_tol.is_nan()
+        || a.gap_tol <= 0.0
+    {
+        return Err(Error::param("--time-limit/--gap-tol", "must be > 0"));
     }
     check_tolerances(&a.draw.tolerances)?;
     let methods = Method::parse_list(&a.methods).map_err(|_| {

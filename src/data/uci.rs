@@ -95,7 +95,10 @@ fn number(kv: &[(String, String)], k: &str, path: &Path) -> Result<usize> {
 /// Reads one data file: header row, index column, features, class last.
 fn table(path: &Path, features: usize, rows: Option<usize>) -> Result<Dataset> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
     let Some(_) = lines.next() else {
         return Err(Error::format(path, "empty file (expected a header row)"));
     };
@@ -318,13 +321,28 @@ mod tests {
     #[test]
     fn malformed_folders_name_the_file_and_the_line() {
         let tmp = tempfile::tempdir().unwrap();
-        let cases: Vec<(&str, String, Vec<(&str, &str)>, &str)> = vec![
-            ("a", "n_clases= 2\nfich1= s_R.dat\n".into(), vec![], "n_entradas"),
-            ("b", DESC.into(), vec![("conxuntos.dat", "0\n1\n")], "s_R.dat"),
+        // (folder, description, files, what the error must say)
+        type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, &'a str);
+        let cases: Vec<Case> = vec![
+            (
+                "a",
+                "n_clases= 2\nfich1= s_R.dat\n".into(),
+                vec![],
+                "n_entradas",
+            ),
+            (
+                "b",
+                DESC.into(),
+                vec![("conxuntos.dat", "0\n1\n")],
+                "s_R.dat",
+            ),
             (
                 "c",
                 DESC.into(),
-                vec![("s_R.dat", "\tf1\tf2\tclase\n1\t0.5\t0\n"), ("conxuntos.dat", "0\n1\n")],
+                vec![
+                    ("s_R.dat", "\tf1\tf2\tclase\n1\t0.5\t0\n"),
+                    ("conxuntos.dat", "0\n1\n"),
+                ],
                 "3 fields",
             ),
             (
@@ -342,18 +360,29 @@ mod tests {
             (
                 "f",
                 DESC.into(),
-                vec![("s_R.dat", &ROWS[..ROWS.len() - 8]), ("conxuntos.dat", "0\n1\n")],
+                vec![
+                    ("s_R.dat", &ROWS[..ROWS.len() - 8]),
+                    ("conxuntos.dat", "0\n1\n"),
+                ],
                 "5 rows, but the description says 6",
             ),
             (
                 "g",
                 DESC.into(),
-                vec![("s_R.dat", "\tf1\tf2\tclase\n1\t0.5\t0\t0.5\n"), ("conxuntos.dat", "0\n0\n")],
+                vec![
+                    ("s_R.dat", "\tf1\tf2\tclase\n1\t0.5\t0\t0.5\n"),
+                    ("conxuntos.dat", "0\n0\n"),
+                ],
                 "not a class number",
             ),
         ];
         for (name, desc, files, want) in cases {
-            let dir = write_set(tmp.path(), name, &desc.replace("s_R", &format!("{name}_R")), &[]);
+            let dir = write_set(
+                tmp.path(),
+                name,
+                &desc.replace("s_R", &format!("{name}_R")),
+                &[],
+            );
             for (f, text) in files {
                 std::fs::write(dir.join(f.replace("s_R", &format!("{name}_R"))), text).unwrap();
             }
@@ -361,7 +390,9 @@ mod tests {
             let want = want.replace("s_R", &format!("{name}_R"));
             assert!(err.contains(&want), "{name}: {err}");
         }
-        let err = load_dir(&tmp.path().join("nothing")).unwrap_err().to_string();
+        let err = load_dir(&tmp.path().join("nothing"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("nothing.txt is missing"), "{err}");
     }
 }

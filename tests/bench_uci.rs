@@ -120,7 +120,19 @@ fn the_grid_writes_resumes_and_draws() {
         assert!(r.objective > 0.0 && r.test_accuracy.is_some() && r.val_accuracy.is_some());
         if r.method == "gated" {
             assert_eq!(r.status, "Converged");
-            assert!(r.rel_gap.unwrap() <= 1e-2, "{r:?}");
+            assert!(r.rel_gap.unwrap() <= 1e-6, "{r:?}");
+            // The trace falls to the row's own end.
+            let end = r.trace.last().expect("a gated row has a trace").1;
+            assert!(
+                r.trace.len() >= 2 && (end - r.objective).abs() <= 1e-8 * r.objective,
+                "{r:?}"
+            );
+            assert!(
+                r.trace
+                    .windows(2)
+                    .all(|w| w[1].1 <= w[0].1 && w[1].0 >= w[0].0),
+                "{r:?}"
+            );
         } else {
             assert!(r.violation.is_some() && r.model == "relu");
         }
@@ -181,6 +193,7 @@ fn the_grid_writes_resumes_and_draws() {
         q.method = "adam".into();
         q.objective *= 1.5;
         q.time_s = 0.5;
+        q.trace.clear();
         p.push_str(&format!("{}\n", q.to_csv()));
     }
     std::fs::write(&peer, p).unwrap();

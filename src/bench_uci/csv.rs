@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
 
-pub const HEADER: &str = "dataset,n,d,classes,lambda,method,model,time_s,objective,rel_gap,violation,iterations,products,train_accuracy,val_accuracy,test_accuracy,active_neurons,status";
+pub const HEADER: &str = "dataset,n,d,classes,lambda,method,model,time_s,objective,rel_gap,violation,iterations,products,train_accuracy,val_accuracy,test_accuracy,active_neurons,status,trace";
 
 /// One finished problem. Empty cells are `None` (a peer without products, a gated solve
 /// without a violation).
@@ -31,6 +31,9 @@ pub struct Row {
     pub test_accuracy: Option<f64>,
     pub active_neurons: Option<usize>,
     pub status: String,
+    /// (seconds, objective) along the solve where the method's iterates are models of the row's
+    /// class (R-FISTA, a peer's gradient steps); empty where only the end counts.
+    pub trace: Vec<(f64, f64)>,
 }
 
 fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
@@ -85,6 +88,11 @@ impl Row {
             opt(&self.test_accuracy),
             opt(&self.active_neurons),
             self.status.clone(),
+            self.trace
+                .iter()
+                .map(|(t, f)| format!("{t:.4e}:{f:.9e}"))
+                .collect::<Vec<_>>()
+                .join(";"),
         ]
         .join(",")
     }
@@ -145,6 +153,8 @@ impl Row {
             test_accuracy: opt_num(15)?,
             active_neurons: int(16)?,
             status: f[17].into(),
+            trace: parse_trace(f[18])
+                .map_err(|t| at(format!("trace: '{t}' is not seconds:objective")))?,
         })
     }
 
@@ -152,6 +162,19 @@ impl Row {
     pub fn usable(&self) -> bool {
         self.objective.is_finite() && self.time_s.is_finite() && self.status != "Error"
     }
+}
+
+fn parse_trace(s: &str) -> std::result::Result<Vec<(f64, f64)>, String> {
+    s.split(';')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (t, f) = p.split_once(':').ok_or_else(|| p.to_string())?;
+            match (t.parse::<f64>(), f.parse::<f64>()) {
+                (Ok(t), Ok(f)) => Ok((t, f)),
+                _ => Err(p.to_string()),
+            }
+        })
+        .collect()
 }
 
 fn name(k: usize) -> &'static str {
@@ -271,6 +294,7 @@ mod tests {
             test_accuracy: Some(0.85),
             active_neurons: Some(12),
             status: "Converged".into(),
+            trace: vec![(0.01, 0.5), (0.2, 0.0123456789)],
             ..Row::default()
         };
         Appender::open(&path).unwrap().append(&row).unwrap();
@@ -281,6 +305,7 @@ mod tests {
         let rows = read(&path).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].objective, 0.0123456789);
+        assert_eq!(rows[0].trace, row.trace);
         assert_eq!(rows[0].violation, None);
         assert_eq!(rows[0].to_csv(), row.to_csv());
         assert!(!rows[1].usable());
@@ -300,7 +325,7 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "a,b\n1,2\n");
         std::fs::write(
             &path,
-            format!("{HEADER}\niris,1,2,3,oops,gated,gated,1,1,,,,,,,,,ok\n"),
+            format!("{HEADER}\niris,1,2,3,oops,gated,gated,1,1,,,,,,,,,ok,\n"),
         )
         .unwrap();
         let e = read(&path).err().unwrap().to_string();

@@ -3,8 +3,9 @@
 //! A problem is a (data set, lambda, model class) triple; methods are compared only with those
 //! of the same class (`gated` or `relu`), whose objectives are the same function. A method
 //! solves a problem at tolerance tau when its objective is within tau of the best objective any
-//! method found: (f - f*) / |f*| <= tau. Its profile is the fraction of its class's problems it
-//! solved within each time.
+//! method found: (f - f*) / |f*| <= tau, at the first point of its trace (the objective along
+//! the solve, where the row has one) or else at its end. Its profile is the fraction of its
+//! class's problems it solved within each time.
 
 use super::csv::Row;
 use crate::plot::{Chart, Panel, Series};
@@ -29,6 +30,17 @@ fn best(rows: &[Row]) -> BTreeMap<Key, f64> {
         *b = b.min(r.objective);
     }
     best
+}
+
+/// When a row's method first came within `tol` of the best objective `f`: the first point of
+/// its trace that did, else its end if that did, else never.
+fn solve_time(r: &Row, f: f64, tol: f64) -> Option<f64> {
+    let within = |obj: f64| obj - f <= tol * f.abs().max(f64::MIN_POSITIVE);
+    r.trace
+        .iter()
+        .find(|&&(_, obj)| within(obj))
+        .map(|&(t, _)| t)
+        .or_else(|| within(r.objective).then_some(r.time_s))
 }
 
 /// One method's profile at one tolerance: the sorted times of the problems it solved, and how
@@ -72,12 +84,9 @@ pub fn curves(rows: &[Row], tol: f64) -> Vec<Curve> {
             let mut times: Vec<f64> = rows
                 .iter()
                 .filter(|r| r.method == method && r.model == model && r.usable())
-                .filter(|r| {
-                    let f = best[&key(r)];
-                    (r.objective - f) <= tol * f.abs().max(f64::MIN_POSITIVE)
-                })
-                .filter(|r| seen.insert(key(r)))
-                .map(|r| r.time_s.max(1e-6))
+                .filter_map(|r| solve_time(r, best[&key(r)], tol).map(|t| (key(r), t)))
+                .filter(|(k, _)| seen.insert(k.clone()))
+                .map(|(_, t)| t.max(1e-6))
                 .collect();
             times.sort_by(f64::total_cmp);
             Curve {
@@ -194,7 +203,8 @@ pub fn accuracy_table(rows: &[Row]) -> (String, String) {
     // Per data set: n, classes, and per method (validation, test accuracy, lambda) of its pick.
     type Picks = BTreeMap<String, (f64, f64, f64)>;
     let mut sets: BTreeMap<String, (usize, usize, Picks)> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.usable()) {
+    // Peers without an objective (random forests, SVMs) have accuracies all the same.
+    for r in rows.iter().filter(|r| r.status != "Error") {
         let (Some(val), Some(test)) = (r.val_accuracy, r.test_accuracy) else {
             continue;
         };
@@ -283,6 +293,11 @@ mod tests {
         assert_eq!(c[1].times, vec![0.5]); // 1.30 is 30 % above the best on "a"
         assert_eq!((c[2].times.clone(), c[2].problems), (vec![2.0], 1));
         assert_eq!(c[0].solved_within(1.0), 0.5);
+        // With a trace, the time is when the method first came within the tolerance.
+        let mut traced = rows.clone();
+        traced[3].trace = vec![(0.2, 2.5), (0.7, 2.15), (3.0, 2.0)];
+        let ct = curves(&traced, 0.1);
+        assert_eq!(ct[0].times, vec![0.7, 1.0]);
         let c5 = curves(&rows, 0.5);
         assert_eq!(c5[1].times, vec![0.1, 0.5]);
         let ch = chart(&rows, &[1.0, 0.1]);

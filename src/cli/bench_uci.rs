@@ -52,8 +52,9 @@ pub struct UciArgs {
     /// Iteration budget per solve.
     #[arg(long, default_value_t = 10_000)]
     max_iters: usize,
-    /// Relative duality gap the gated solves stop at.
-    #[arg(long, allow_hyphen_values = true, default_value_t = cvxnn::solver::DEFAULT_GAP_TOL)]
+    /// Relative duality gap the gated solves stop at (tighter than train's default: the profile
+    /// reads the time to each tolerance off the objective's trace, so the solve must get there).
+    #[arg(long, allow_hyphen_values = true, default_value_t = 1e-6)]
     gap_tol: f64,
     /// Problems solved at once (each with the cores divided among them).
     #[arg(long, default_value_t = 1)]

@@ -101,15 +101,17 @@ pub struct Point {
     pub iterations: usize,
     pub time_s: f64,
     pub status: String,
+    /// Work of the solve in full masked products (a working-set product counts its share).
+    pub products: f64,
 }
 
 impl Point {
-    pub const CSV_HEADER: &'static str = "lam,objective,train_accuracy,test_accuracy,active_neurons,active_features,iterations,time_s,status";
+    pub const CSV_HEADER: &'static str = "lam,objective,train_accuracy,test_accuracy,active_neurons,active_features,iterations,time_s,status,products";
 
     pub fn csv_row(&self) -> String {
         let f = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x}"));
         format!(
-            "{:e},{:e},{},{},{},{},{},{:.4},{}",
+            "{:e},{:e},{},{},{},{},{},{:.4},{},{:.1}",
             self.lambda,
             self.objective,
             f(self.train),
@@ -118,7 +120,8 @@ impl Point {
             self.active_features,
             self.iterations,
             self.time_s,
-            self.status
+            self.status,
+            self.products
         )
     }
 }
@@ -176,6 +179,7 @@ pub fn run(
             iterations: sol.iterations,
             time_s: sol.time_s,
             status: sol.status.to_string(),
+            products: sol.products,
         };
         each(&point, &sol, &net)?;
         points.push(point);

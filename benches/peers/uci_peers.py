@@ -15,8 +15,10 @@ Objectives are cvxnn's: ||Y - f(X)||^2 / (2 n c) + lam * sum_k ||w1_k|| |w2_k| o
 computed here from the network each method returns (for scnn's ReLU model, from the ReLU
 network its weights define, so a constraint violation costs in the loss). PyTorch minimizes
 the loss plus (lam / 2)(||W1||^2 + ||w2||^2), whose minimum over rescalings is that penalty;
-each (problem, optimizer) runs a grid of step sizes, full batch, and keeps the run with the
-lowest objective (its time is that run's time), as the paper did.
+each (problem, optimizer) runs a grid of step sizes, full batch (or mini-batches of
+--batch-fraction of the rows, the method then named e.g. adam-gated-b10), and keeps the run with
+the lowest objective (its time is that run's time), as the paper did. A PyTorch row's trace has
+the objective on all fit rows at every step (once an epoch with mini-batches).
 """
 
 import argparse
@@ -151,26 +153,44 @@ def torch_fit(p, lam, args, opt_name, gated):
     best = None
     for lr in STEPS[opt_name]:
         gen = torch.Generator().manual_seed(0)
+        k = 0
         w1 = (torch.randn(c, h, d, generator=gen, dtype=torch.float64) / np.sqrt(d)).requires_grad_()
         w2 = (torch.randn(c, h, generator=gen, dtype=torch.float64) / np.sqrt(h)).requires_grad_()
         opt = (torch.optim.Adam if opt_name == "adam" else torch.optim.SGD)([w1, w2], lr=lr)
         t = time.perf_counter()
         its, status, trace = 0, "MaxIterations", []
+        batch = max(1, int(round(args.batch_fraction * n)))
+        order = torch.randperm(n, generator=gen)
         for its in range(1, args.max_iters + 1):
             opt.zero_grad()
-            z = torch.einsum("nd,chd->nch", x, w1)
-            act = z * mask[:, None, :] if gated else torch.relu(z)
+            if batch < n:
+                # Mini-batches: one pass over a fresh permutation per epoch.
+                k = (its - 1) % (n // batch)
+                if k == 0:
+                    order = torch.randperm(n, generator=gen)
+                rows = order[k * batch:(k + 1) * batch]
+                xb, yb, mb = x[rows], y[rows], mask[rows] if gated else None
+            else:
+                xb, yb, mb = x, y, mask
+            z = torch.einsum("nd,chd->nch", xb, w1)
+            act = z * mb[:, None, :] if gated else torch.relu(z)
             out = torch.einsum("nch,ch->nc", act, w2)
-            data = ((out - y) ** 2).sum() / (2 * n * c)
+            data = ((out - yb) ** 2).sum() / (2 * xb.shape[0] * c)
             loss = data + lam / 2 * ((w1 ** 2).sum() + (w2 ** 2).sum())
             if not torch.isfinite(loss):
                 status = "Diverged"
                 break
-            with torch.no_grad():
-                # The objective of the current network as cvxnn defines it (balanced penalty).
-                obj = float(data + lam * (w1.norm(dim=2) * w2.abs()).sum())
-            if (not trace or obj < trace[-1][1] * (1 - 5e-3)) and len(trace) < 400:
-                trace.append((time.perf_counter() - t, obj))
+            if batch == n or k == 0:
+                with torch.no_grad():
+                    # The objective of the current network as cvxnn defines it (balanced
+                    # penalty), on all fit rows (once an epoch with mini-batches).
+                    if batch < n:
+                        zf = torch.einsum("nd,chd->nch", x, w1)
+                        af = zf * mask[:, None, :] if gated else torch.relu(zf)
+                        data = ((torch.einsum("nch,ch->nc", af, w2) - y) ** 2).sum() / (2 * n * c)
+                    obj = float(data + lam * (w1.norm(dim=2) * w2.abs()).sum())
+                if (not trace or obj < trace[-1][1] * (1 - 5e-3)) and len(trace) < 400:
+                    trace.append((time.perf_counter() - t, obj))
             loss.backward()
             opt.step()
             if args.time_limit and time.perf_counter() - t > args.time_limit:
@@ -232,6 +252,8 @@ def main():
     ap.add_argument("--max-iters", type=int, default=10000)
     ap.add_argument("--time-limit", type=float, default=None, help="seconds per PyTorch run")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--batch-fraction", type=float, default=1.0,
+                    help="PyTorch batch size as a fraction of the fit rows (1: full batch; 0.1: the paper's 10 %%)")
     args = ap.parse_args()
     lambdas = [float(v) for v in args.lambdas.split(",")]
     methods = args.methods.split(",")
@@ -253,19 +275,22 @@ def main():
             for m in methods:
                 if m in SOLVERS:
                     model, fn = SOLVERS[m]
+                    tag = m
+                    if m.startswith(("adam", "sgd")) and args.batch_fraction < 1:
+                        tag = f"{m}-b{round(100 * args.batch_fraction)}"
                     for lam in lambdas:
-                        if (name, lam, m) in done:
+                        if (name, lam, tag) in done:
                             continue
                         try:
                             net, secs, its, viol, *rest = fn(p, lam, args)
                             status, trace = rest if rest else ("Converged", [])
-                            r = row(p, lam, m, model, secs, net, its or "", status, viol, trace)
+                            r = row(p, lam, tag, model, secs, net, its or "", status, viol, trace)
                         except Exception as e:  # a failed peer run is a row, not the end of the grid
-                            print(f"{name} lam {lam} {m}: error {e}", file=sys.stderr)
-                            r = row(p, lam, m, model, float("nan"), None, "", "Error")
+                            print(f"{name} lam {lam} {tag}: error {e}", file=sys.stderr)
+                            r = row(p, lam, tag, model, float("nan"), None, "", "Error")
                         w.writerow(r)
                         f.flush()
-                        print(f"{name:<28} lam {lam:<7g} {m:<11} {r['time_s']:>9} s  objective {r['objective']}  "
+                        print(f"{name:<28} lam {lam:<7g} {tag:<14} {r['time_s']:>9} s  objective {r['objective']}  "
                               f"test {r['test_accuracy']}", file=sys.stderr)
                 elif not any(k[0] == name and k[2] == m for k in done):
                     for r in sklearn_rows(p, m):

@@ -150,7 +150,8 @@ impl SolverArgs {
 #[derive(Args, Debug, Clone)]
 pub struct DataArgs {
     /// Training data: a bundled set by name (digits), or a CSV (.csv, .csv.gz), NPY (.npy), NPZ
-    /// (.npz with arrays X and y) file, an IDX images file, or a folder of MNIST IDX files.
+    /// (.npz with arrays X and y) file, an IDX images file, a folder of MNIST IDX files or
+    /// CIFAR-10 batches, a UCI collection folder, or uci:NAME under $CVXNN_UCI_DIR.
     #[arg(long, default_value = "digits")]
     data: String,
     /// Test data in the same formats (default: a seeded split of --data, or the t10k files of an

@@ -195,10 +195,12 @@ pub fn load_dir(dir: &Path) -> Result<UciSet> {
     let kv = keys(&desc)?;
     let features = number(&kv, "n_entradas", &desc)?;
     let classes = number(&kv, "n_clases", &desc)?;
-    if features == 0 || classes < 2 {
+    // Bounds that no data set of the collection comes near, so a corrupt description cannot
+    // ask for absurd sizes.
+    if features == 0 || classes < 2 || features > 1 << 24 || classes > 1 << 20 {
         return Err(Error::format(
             &desc,
-            format!("{features} features and {classes} classes (need >= 1 and >= 2)"),
+            format!("{features} features and {classes} classes (need 1..2^24 and 2..2^20)"),
         ));
     }
     let rows1 = number(&kv, "n_patrons1", &desc).ok();

@@ -165,10 +165,10 @@ pub fn select_datasets(root: &Path, spec: &str, max_rows: Option<usize>) -> Resu
         }
         kept.push(name);
     }
-    if kept.is_empty() {
+    if let (true, Some(max)) = (kept.is_empty(), max_rows) {
         return Err(Error::param(
             "max_rows",
-            format!("{max_rows:?} leaves none of the data sets"),
+            format!("{max} leaves none of the data sets"),
         ));
     }
     Ok(kept)

@@ -490,6 +490,10 @@ pub fn flag_of(field: &str) -> Option<&'static str> {
         "lambdas" => "--lambdas",
         "test_fraction" => "--test-fraction",
         "task" => "--task",
+        "data" => "--data",
+        "datasets" => "--datasets",
+        "methods" => "--methods",
+        "max_rows" => "--max-rows",
         _ => return None,
     })
 }

@@ -231,9 +231,30 @@ pub struct Appender {
 impl Appender {
     pub fn open(path: &Path) -> Result<Appender> {
         let fresh = !path.exists() || std::fs::metadata(path).is_ok_and(|m| m.len() == 0);
+        let mut tail = String::new();
         if !fresh {
-            // Refuses a file in another format before writing to it; a last line cut off by a
-            // crash is completed by a newline so the next row starts on its own line.
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            if bytes.last() != Some(&b'\n') {
+                // A run killed inside a write leaves a cut last line: dropped (its problem is
+                // solved again); a whole line that only lacks its newline gets one.
+                let cut = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                let last = String::from_utf8_lossy(&bytes[cut..]).to_string();
+                let whole = if cut == 0 {
+                    last.trim() == HEADER
+                } else {
+                    Row::parse(&last, &Error::Data).is_ok()
+                };
+                if whole {
+                    tail.push('\n');
+                } else if cut > 0 {
+                    let f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(path)
+                        .map_err(|e| Error::io(path, e))?;
+                    f.set_len(cut as u64).map_err(|e| Error::io(path, e))?;
+                }
+            }
+            // Refuses a file in another format before writing to it.
             read(path)?;
         }
         let mut file = std::fs::OpenOptions::new()
@@ -241,17 +262,10 @@ impl Appender {
             .append(true)
             .open(path)
             .map_err(|e| Error::io(path, e))?;
-        let text = if fresh {
-            format!("{HEADER}\n")
-        } else {
-            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-            if bytes.last() == Some(&b'\n') {
-                String::new()
-            } else {
-                "\n".into()
-            }
-        };
-        file.write_all(text.as_bytes())
+        if fresh {
+            tail = format!("{HEADER}\n");
+        }
+        file.write_all(tail.as_bytes())
             .map_err(|e| Error::io(path, e))?;
         Ok(Appender {
             file,
@@ -313,6 +327,18 @@ mod tests {
         assert!(keys.contains(&key("iris", 1e-3, "gated")));
         assert!(keys.contains(&key("wine", 1e-2, "relu-al")));
         assert!(!keys.contains(&key("iris", 1e-2, "gated")));
+    }
+
+    #[test]
+    fn a_header_without_its_newline_still_takes_rows_on_their_own_lines() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("h.csv");
+        std::fs::write(&path, HEADER).unwrap();
+        Appender::open(&path)
+            .unwrap()
+            .append(&Row::failed("wine", 1e-2, Method::Gated))
+            .unwrap();
+        assert_eq!(read(&path).unwrap().len(), 1);
     }
 
     #[test]

@@ -353,8 +353,9 @@ pub fn run(
     stop: &(dyn Fn() -> bool + Sync),
     report: &(dyn Fn(&Row, Option<&Error>) + Sync),
 ) -> Result<RunSummary> {
-    let done = csv::done_keys(out)?;
+    // Opened first: it drops a row a killed run left half-written, which is then redone.
     let writer = Mutex::new(csv::Appender::open(out)?);
+    let done = csv::done_keys(out)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = grid.jobs.max(1);
     let threads = if grid.threads > 0 {

@@ -184,6 +184,10 @@ fn name(k: usize) -> &'static str {
 /// Reads every row of a CSV in this format; errors name the file and the line.
 pub fn read(path: &Path) -> Result<Vec<Row>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    parse(&text, path)
+}
+
+fn parse(text: &str, path: &Path) -> Result<Vec<Row>> {
     let mut lines = text
         .lines()
         .enumerate()
@@ -210,15 +214,11 @@ pub fn read(path: &Path) -> Result<Vec<Row>> {
         .collect()
 }
 
-/// The problems a CSV already holds (none when it does not exist yet).
-pub fn done_keys(path: &Path) -> Result<HashSet<(String, String, String)>> {
-    if !path.exists() {
-        return Ok(HashSet::new());
-    }
-    Ok(read(path)?
-        .iter()
+/// The problems `rows` hold, as [`key`]s.
+pub fn done_keys(rows: &[Row]) -> HashSet<(String, String, String)> {
+    rows.iter()
         .map(|r| key(&r.dataset, r.lambda, &r.method))
-        .collect())
+        .collect()
 }
 
 /// Appends rows, one complete line per write, flushed at once: a run killed between two rows
@@ -229,48 +229,56 @@ pub struct Appender {
 }
 
 impl Appender {
-    pub fn open(path: &Path) -> Result<Appender> {
-        let fresh = !path.exists() || std::fs::metadata(path).is_ok_and(|m| m.len() == 0);
+    /// Opens `path` for appending (created with the header when missing or empty) and returns
+    /// the rows it already holds. A file in another format is refused before anything is
+    /// written to it.
+    pub fn open(path: &Path) -> Result<(Appender, Vec<Row>)> {
+        let text = if path.exists() {
+            std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?
+        } else {
+            String::new()
+        };
         let mut tail = String::new();
-        if !fresh {
-            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-            if bytes.last() != Some(&b'\n') {
-                // A run killed inside a write leaves a cut last line: dropped (its problem is
-                // solved again); a whole line that only lacks its newline gets one.
-                let cut = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-                let last = String::from_utf8_lossy(&bytes[cut..]).to_string();
-                let whole = if cut == 0 {
-                    last.trim() == HEADER
-                } else {
-                    Row::parse(&last, &Error::Data).is_ok()
-                };
-                if whole {
-                    tail.push('\n');
-                } else if cut > 0 {
-                    let f = std::fs::OpenOptions::new()
-                        .write(true)
-                        .open(path)
-                        .map_err(|e| Error::io(path, e))?;
-                    f.set_len(cut as u64).map_err(|e| Error::io(path, e))?;
-                }
+        let mut kept = text.as_str();
+        if text.is_empty() {
+            tail = format!("{HEADER}\n");
+        } else if !text.ends_with('\n') {
+            // A run killed inside a write leaves a cut last line: dropped (its problem is
+            // solved again); a whole line that only lacks its newline gets one.
+            let cut = text.rfind('\n').map_or(0, |i| i + 1);
+            let last = &text[cut..];
+            let whole = if cut == 0 {
+                last.trim() == HEADER
+            } else {
+                Row::parse(last, &Error::Data).is_ok()
+            };
+            if whole {
+                tail.push('\n');
+            } else if cut > 0 {
+                kept = &text[..cut];
             }
-            // Refuses a file in another format before writing to it.
-            read(path)?;
+        }
+        let rows = parse(kept, path)?;
+        if kept.len() < text.len() {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| Error::io(path, e))?;
+            f.set_len(kept.len() as u64)
+                .map_err(|e| Error::io(path, e))?;
         }
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .map_err(|e| Error::io(path, e))?;
-        if fresh {
-            tail = format!("{HEADER}\n");
-        }
         file.write_all(tail.as_bytes())
             .map_err(|e| Error::io(path, e))?;
-        Ok(Appender {
+        let appender = Appender {
             file,
             path: path.into(),
-        })
+        };
+        Ok((appender, rows))
     }
 
     pub fn append(&mut self, row: &Row) -> Result<()> {
@@ -311,9 +319,10 @@ mod tests {
             trace: vec![(0.01, 0.5), (0.2, 0.0123456789)],
             ..Row::default()
         };
-        Appender::open(&path).unwrap().append(&row).unwrap();
+        Appender::open(&path).unwrap().0.append(&row).unwrap();
         Appender::open(&path)
             .unwrap()
+            .0
             .append(&Row::failed("wine", 1e-2, Method::ReluAl))
             .unwrap();
         let rows = read(&path).unwrap();
@@ -323,7 +332,7 @@ mod tests {
         assert_eq!(rows[0].violation, None);
         assert_eq!(rows[0].to_csv(), row.to_csv());
         assert!(!rows[1].usable());
-        let keys = done_keys(&path).unwrap();
+        let keys = done_keys(&read(&path).unwrap());
         assert!(keys.contains(&key("iris", 1e-3, "gated")));
         assert!(keys.contains(&key("wine", 1e-2, "relu-al")));
         assert!(!keys.contains(&key("iris", 1e-2, "gated")));
@@ -336,6 +345,7 @@ mod tests {
         std::fs::write(&path, HEADER).unwrap();
         Appender::open(&path)
             .unwrap()
+            .0
             .append(&Row::failed("wine", 1e-2, Method::Gated))
             .unwrap();
         assert_eq!(read(&path).unwrap().len(), 1);

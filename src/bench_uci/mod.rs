@@ -188,7 +188,7 @@ pub struct Loaded {
 pub fn load(root: &Path, name: &str, gates: usize, seed: u64, device: &Device) -> Result<Loaded> {
     let set = uci::load_dir(&root.join(name))?;
     let fit = set.train.select(&set.fit_rows());
-    let validation = set.train.select(&set.validation);
+    let validation = set.train.select(&set.validation_rows());
     let cfg = ProblemConfig {
         data: name.to_string(),
         task: crate::problem::TaskChoice::Classification,
@@ -353,9 +353,10 @@ pub fn run(
     stop: &(dyn Fn() -> bool + Sync),
     report: &(dyn Fn(&Row, Option<&Error>) + Sync),
 ) -> Result<RunSummary> {
-    // Opened first: it drops a row a killed run left half-written, which is then redone.
-    let writer = Mutex::new(csv::Appender::open(out)?);
-    let done = csv::done_keys(out)?;
+    // Opening drops a row a killed run left half-written, which is then redone.
+    let (appender, rows) = csv::Appender::open(out)?;
+    let done = csv::done_keys(&rows);
+    let writer = Mutex::new(appender);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = grid.jobs.max(1);
     let threads = if grid.threads > 0 {

@@ -195,15 +195,7 @@ fn run_uci(a: UciArgs) -> cvxnn::Result<i32> {
         return Err(Error::param("--time-limit/--gap-tol", "must be > 0"));
     }
     check_tolerances(&a.draw.tolerances)?;
-    let methods = Method::parse_list(&a.methods).map_err(|_| {
-        Error::param(
-            "--methods",
-            format!(
-                "'{}': choose from gated, relu-al, gated+approx, gated+exact",
-                a.methods
-            ),
-        )
-    })?;
+    let methods = Method::parse_list(&a.methods)?;
     let datasets = bench_uci::select_datasets(&root, &a.datasets, a.max_rows)?;
     prepare_out_dir(&a.out_dir)?;
     let out = a.out_dir.join("results.csv");

@@ -27,27 +27,32 @@ pub struct UciSet {
     /// Training and test sets as the collection splits them (see the module note).
     pub train: Dataset,
     pub test: Dataset,
-    /// Row indices into `train` the training rows' validation split holds out: every 4th
-    /// training row (positions 3, 7, 11, ...), so a peer in any language can take the same.
-    pub validation: Vec<usize>,
     /// The 4-fold cross-validation (training rows, test rows), indices into `data`.
     pub folds: Vec<(Vec<usize>, Vec<usize>)>,
     pub classes: usize,
 }
 
+/// Whether training row `r` is held out for validation: every 4th training row (positions 3,
+/// 7, 11, ...), so a peer in any language can take the same rows.
+fn is_validation(r: usize) -> bool {
+    r % 4 == 3
+}
+
 impl UciSet {
+    /// The validation rows, as indices into `train`.
+    pub fn validation_rows(&self) -> Vec<usize> {
+        (0..self.train.n()).filter(|&r| is_validation(r)).collect()
+    }
+
     /// The training rows minus the validation rows, as indices into `train`.
     pub fn fit_rows(&self) -> Vec<usize> {
-        (0..self.train.n()).filter(|r| r % 4 != 3).collect()
+        (0..self.train.n()).filter(|&r| !is_validation(r)).collect()
     }
 }
 
 /// Whether `path` is a folder of this layout (it holds `<folder name>.txt`).
 pub fn is_uci_dir(path: &Path) -> bool {
-    path.is_dir()
-        && path
-            .file_name()
-            .is_some_and(|n| path.join(format!("{}.txt", n.to_string_lossy())).is_file())
+    path.is_dir() && path.file_name().is_some() && description(path).1.is_file()
 }
 
 /// `uci:NAME` to the folder `$CVXNN_UCI_DIR/NAME`.
@@ -171,21 +176,23 @@ fn index_lines(path: &Path, n: usize) -> Result<Vec<Vec<usize>>> {
 /// The row count of the main data file as the description states it (`n_patrons1=`), read
 /// without loading the data; `None` where the description has no such line.
 pub fn described_rows(dir: &Path) -> Result<Option<usize>> {
+    let (_, desc) = description(dir);
+    Ok(number(&keys(&desc)?, "n_patrons1", &desc).ok())
+}
+
+/// The folder's name and its description file `NAME.txt`.
+fn description(dir: &Path) -> (String, PathBuf) {
     let name = dir
         .file_name()
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_default();
     let desc = dir.join(format!("{name}.txt"));
-    Ok(number(&keys(&desc)?, "n_patrons1", &desc).ok())
+    (name, desc)
 }
 
 /// Loads the folder `dir` (see the module note).
 pub fn load_dir(dir: &Path) -> Result<UciSet> {
-    let name = dir
-        .file_name()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let desc = dir.join(format!("{name}.txt"));
+    let (name, desc) = description(dir);
     if !desc.is_file() {
         return Err(Error::format(
             dir,
@@ -251,7 +258,6 @@ pub fn load_dir(dir: &Path) -> Result<UciSet> {
     train.name = format!("{name} (train)");
     test.name = format!("{name} (test)");
     Ok(UciSet {
-        validation: (0..train.n()).filter(|r| r % 4 == 3).collect(),
         name,
         data,
         train,
@@ -297,7 +303,7 @@ mod tests {
         assert_eq!(s.train.x[[1, 0]], 0.0); // row 2 of the file
         assert_eq!(s.test.x[[0, 1]], 2.0);
         assert_eq!(s.folds.len(), 2);
-        assert_eq!(s.validation, vec![3]);
+        assert_eq!(s.validation_rows(), vec![3]);
         assert_eq!(s.fit_rows(), vec![0, 1, 2]);
     }
 

@@ -18,13 +18,17 @@ the loss plus (lam / 2)(||W1||^2 + ||w2||^2), whose minimum over rescalings is t
 each (problem, optimizer) runs a grid of step sizes, full batch (or mini-batches of
 --batch-fraction of the rows, the method then named e.g. adam-gated-b10), and keeps the run with
 the lowest objective (its time is that run's time), as the paper did. A PyTorch row's trace has
-the objective on all fit rows at every step (once an epoch with mini-batches).
+the objective on all fit rows at every step (once an epoch with mini-batches). scnn's solves
+stop at --scnn-time-limit (a MaxTime row without a network, unsolved in the profile). --jobs runs
+that many (problem, lambda, method) runs at a time, one single-threaded process each.
 """
 
 import argparse
 import csv
+import functools
 import json
-import os
+import multiprocessing
+import signal
 import sys
 import time
 from pathlib import Path
@@ -37,6 +41,7 @@ HEADER = ("dataset,n,d,classes,lambda,method,model,time_s,objective,rel_gap,viol
 STEPS = {"adam": [1e-3, 1e-2, 1e-1], "sgd": [1e-2, 1e-1, 1.0]}
 
 
+@functools.lru_cache(maxsize=2)
 def load(folder):
     a = {k: np.load(folder / f"{k}.npy") for k in
          ("x", "y", "g", "x_val", "x_test", "labels_fit", "labels_val", "labels_test")}
@@ -93,20 +98,53 @@ def row(p, lam, method, model, secs, net, iterations, status, violation=None, tr
     }
 
 
-def scnn_fista(p, lam, args):
+class OutOfTime(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise OutOfTime()
+
+
+def with_limit(seconds, fn, *a):
+    """fn(*a), or OutOfTime after `seconds` of wall time (scnn's solvers have no time limit of
+    their own; SIGALRM interrupts their Python loop)."""
+    if not seconds:
+        return fn(*a)
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return fn(*a)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def scnn_solve(model, solver, p, lam, args):
+    """scnn's optimize_model on the problem, within --scnn-time-limit: (model, seconds), or
+    (None, the limit) when it ran out of time."""
     from scnn.metrics import Metrics
-    from scnn.models import ConvexGatedReLU
     from scnn.optimize import optimize_model
     from scnn.regularizers import NeuronGL1
+    t = time.perf_counter()
+    try:
+        model, _ = with_limit(args.scnn_time_limit, lambda: optimize_model(
+            model, solver, Metrics(metric_freq=10**9), p["x"], p["y"],
+            regularizer=NeuronGL1(lam), return_convex=True, unitize_data=False,
+            dtype="float64"))
+    except OutOfTime:
+        return None, time.perf_counter() - t
+    return model, time.perf_counter() - t
+
+
+def scnn_fista(p, lam, args):
+    from scnn.models import ConvexGatedReLU
     from scnn.solvers import RFISTA
-    x, y, g = p["x"], p["y"], p["g"]
+    y, g = p["y"], p["g"]
     model = ConvexGatedReLU(g, c=y.shape[1])
     solver = RFISTA(model, max_iters=args.max_iters, tol=1e-6)
-    t = time.perf_counter()
-    model, _ = optimize_model(model, solver, Metrics(metric_freq=10**9), x, y,
-                              regularizer=NeuronGL1(lam), return_convex=True,
-                              unitize_data=False, dtype="float64")
-    secs = time.perf_counter() - t
+    model, secs = scnn_solve(model, solver, p, lam, args)
+    if model is None:
+        return None, secs, None, None, "MaxTime", []
     u = np.asarray(model.parameters[0], dtype=float)
     # U_{l,i} as a neuron with w1 = U / sqrt||U||, w2 = sqrt||U||; scnn reorders its gates.
     s = np.sqrt(np.linalg.norm(u, axis=2))
@@ -115,19 +153,14 @@ def scnn_fista(p, lam, args):
 
 
 def scnn_al(p, lam, args):
-    from scnn.metrics import Metrics
     from scnn.models import ConvexReLU
-    from scnn.optimize import optimize_model
-    from scnn.regularizers import NeuronGL1
     from scnn.solvers import AL
     x, y, g = p["x"], p["y"], p["g"]
     model = ConvexReLU(g, c=y.shape[1])
     solver = AL(model, max_primal_iters=args.max_iters, max_dual_iters=args.max_iters)
-    t = time.perf_counter()
-    model, _ = optimize_model(model, solver, Metrics(metric_freq=10**9), x, y,
-                              regularizer=NeuronGL1(lam), return_convex=True,
-                              unitize_data=False, dtype="float64")
-    secs = time.perf_counter() - t
+    model, secs = scnn_solve(model, solver, p, lam, args)
+    if model is None:
+        return None, secs, None, None, "MaxTime", []
     v, w = (np.asarray(a, dtype=float) for a in model.parameters[:2])
     # The ReLU network of (v, w): neurons v with +, w with -; balanced as above.
     u = np.concatenate([v, w], axis=1)
@@ -243,6 +276,29 @@ SOLVERS = {
 }
 
 
+def tag_of(m, args):
+    if m.startswith(("adam", "sgd")) and args.batch_fraction < 1:
+        return f"{m}-b{round(100 * args.batch_fraction)}"
+    return m
+
+
+def run_unit(unit):
+    """One unit of the grid in a worker: (folder, method, lambda or None) -> CSV rows."""
+    folder, m, lam, args = unit
+    p = load(folder)
+    if m not in SOLVERS:
+        return sklearn_rows(p, m)
+    model, fn = SOLVERS[m]
+    tag = tag_of(m, args)
+    try:
+        net, secs, its, viol, *rest = fn(p, lam, args)
+        status, trace = rest if rest else ("Converged", [])
+        return [row(p, lam, tag, model, secs, net, its or "", status, viol, trace)]
+    except Exception as e:  # a failed peer run is a row, not the end of the grid
+        print(f"{p['meta']['dataset']} lam {lam} {tag}: error {e}", file=sys.stderr)
+        return [row(p, lam, tag, model, float("nan"), None, "", "Error")]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--problems", required=True, type=Path, help="folder from --problems-out")
@@ -251,7 +307,10 @@ def main():
     ap.add_argument("--out", required=True, type=Path, help="CSV to append to (created if missing)")
     ap.add_argument("--max-iters", type=int, default=10000)
     ap.add_argument("--time-limit", type=float, default=None, help="seconds per PyTorch run")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--scnn-time-limit", type=float, default=10.0,
+                    help="seconds per scnn solve (0: none); a solve that runs out is a MaxTime row")
+    ap.add_argument("--threads", type=int, default=1, help="PyTorch threads per run")
+    ap.add_argument("--jobs", type=int, default=1, help="runs at a time, one process each")
     ap.add_argument("--batch-fraction", type=float, default=1.0,
                     help="PyTorch batch size as a fraction of the fit rows (1: full batch; 0.1: the paper's 10 %%)")
     args = ap.parse_args()
@@ -260,42 +319,35 @@ def main():
     for m in methods:
         if m not in SOLVERS and m not in ("rf", "svm-linear", "svm-rbf"):
             sys.exit(f"unknown method {m}")
+    if args.jobs < 1:
+        sys.exit("--jobs must be >= 1")
     done = set()
     if args.out.exists():
         with open(args.out, newline="") as f:
             done = {(r["dataset"], float(r["lambda"]), r["method"]) for r in csv.DictReader(f)}
+    units = []
+    for folder in sorted(q for q in args.problems.iterdir() if (q / "problem.json").exists()):
+        name = json.loads((folder / "problem.json").read_text())["dataset"]
+        for m in methods:
+            if m in SOLVERS:
+                units += [(folder, m, lam, args) for lam in lambdas
+                          if (name, lam, tag_of(m, args)) not in done]
+            elif not any(k[0] == name and k[2] == m for k in done):
+                units.append((folder, m, None, args))
     fresh = not args.out.exists()
-    with open(args.out, "a", newline="") as f:
+    with open(args.out, "a", newline="") as f, \
+            multiprocessing.get_context("fork").Pool(args.jobs, maxtasksperchild=200) as pool:
         w = csv.DictWriter(f, fieldnames=HEADER)
         if fresh:
             w.writeheader()
-        for folder in sorted(q for q in args.problems.iterdir() if (q / "problem.json").exists()):
-            p = load(folder)
-            name = p["meta"]["dataset"]
-            for m in methods:
-                if m in SOLVERS:
-                    model, fn = SOLVERS[m]
-                    tag = m
-                    if m.startswith(("adam", "sgd")) and args.batch_fraction < 1:
-                        tag = f"{m}-b{round(100 * args.batch_fraction)}"
-                    for lam in lambdas:
-                        if (name, lam, tag) in done:
-                            continue
-                        try:
-                            net, secs, its, viol, *rest = fn(p, lam, args)
-                            status, trace = rest if rest else ("Converged", [])
-                            r = row(p, lam, tag, model, secs, net, its or "", status, viol, trace)
-                        except Exception as e:  # a failed peer run is a row, not the end of the grid
-                            print(f"{name} lam {lam} {tag}: error {e}", file=sys.stderr)
-                            r = row(p, lam, tag, model, float("nan"), None, "", "Error")
-                        w.writerow(r)
-                        f.flush()
-                        print(f"{name:<28} lam {lam:<7g} {tag:<14} {r['time_s']:>9} s  objective {r['objective']}  "
-                              f"test {r['test_accuracy']}", file=sys.stderr)
-                elif not any(k[0] == name and k[2] == m for k in done):
-                    for r in sklearn_rows(p, m):
-                        w.writerow(r)
-                    f.flush()
+        # Rows are written as runs finish, so an interrupted run resumes where it stopped.
+        for rows in pool.imap_unordered(run_unit, units):
+            for r in rows:
+                w.writerow(r)
+            f.flush()
+            r = rows[0]
+            print(f"{r['dataset']:<28} lam {r['lambda']:<7g} {r['method']:<14} {r['time_s']:>9} s  "
+                  f"objective {r['objective']}  test {r['test_accuracy']}", file=sys.stderr)
 
 
 if __name__ == "__main__":

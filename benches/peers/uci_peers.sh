@@ -9,6 +9,8 @@
 # Environment: PEER_METHODS (default scnn-fista,scnn-al,adam-gated,sgd-gated,adam-relu,sgd-relu,
 # rf,svm-linear,svm-rbf), PEER_TIME_LIMIT (seconds per PyTorch run, default 30),
 # PEER_BATCH_FRACTION (PyTorch batches as a fraction of the rows: 1, the default, or 0.1),
+# PEER_SCNN_TIME_LIMIT (seconds per scnn solve, default 10), PEER_JOBS (runs at a time, each
+# single-threaded, default 1; give bench uci `--jobs` and `--threads 1` to match),
 # OPENBLAS_NUM_THREADS for scnn's numpy (default 1; time 1 and 2 and keep the faster).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -28,5 +30,6 @@ unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}" OMP_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 "$venv/bin/python" "$here/uci_peers.py" --problems "$out/problems" --lambdas "$lambdas" \
   --methods "${PEER_METHODS:-scnn-fista,scnn-al,adam-gated,sgd-gated,adam-relu,sgd-relu,rf,svm-linear,svm-rbf}" \
-  --time-limit "${PEER_TIME_LIMIT:-30}" --batch-fraction "${PEER_BATCH_FRACTION:-1}" --out "$out/peers.csv"
+  --time-limit "${PEER_TIME_LIMIT:-30}" --scnn-time-limit "${PEER_SCNN_TIME_LIMIT:-10}" \
+  --jobs "${PEER_JOBS:-1}" --batch-fraction "${PEER_BATCH_FRACTION:-1}" --out "$out/peers.csv"
 "$root/target/release/cvxnn" bench profile "$out/results.csv" "$out/peers.csv" --out-dir "$out/all"

@@ -8,7 +8,12 @@
 //! - `conxuntos_kfold.dat`: 4-fold cross-validation as (training, test) line pairs.
 //!
 //! The split: where `fich2` exists, training is every row of `fich1` and test is `fich2`;
-//! otherwise the two lines of `conxuntos.dat`.
+//! otherwise the two lines of `conxuntos.dat`. The collection preprocessed `fich2` apart from
+//! `fich1`, and often differently: hayes-roth, horse-colic, hill-valley, image-segmentation,
+//! soybean, spect and annealing hold raw test values beside standardized training values; the
+//! monks sets a z-scored test file beside a scaled, uncentred training file. So each test
+//! column is moved onto its training column's scale (its mean and standard deviation matched to
+//! the training file's): the test features' own moments are used, never their labels.
 
 use super::{Dataset, Labels};
 use crate::error::{Error, Result};
@@ -237,7 +242,9 @@ pub fn load_dir(dir: &Path) -> Result<UciSet> {
     let (mut train, mut test) = match key(&kv, "fich2", &desc) {
         Ok(f2) => {
             let rows2 = number(&kv, "n_patrons2", &desc).ok();
-            (data.clone(), table(&dir.join(f2), features, rows2)?)
+            let mut test = table(&dir.join(f2), features, rows2)?;
+            match_moments(&mut test.x, &data.x);
+            (data.clone(), test)
         }
         Err(_) => {
             if split.len() < 2 || split[0].is_empty() || split[1].is_empty() {
@@ -265,6 +272,30 @@ pub fn load_dir(dir: &Path) -> Result<UciSet> {
         folds,
         classes,
     })
+}
+
+/// Moves every column of `x` onto the scale of the same column of `reference`: mean and
+/// standard deviation made equal to the reference's. A constant column of `x` (nothing to
+/// scale) takes the reference's mean.
+fn match_moments(x: &mut Array2<f64>, reference: &Array2<f64>) {
+    let moments = |v: ndarray::ArrayView1<f64>| {
+        let mean = v.mean().unwrap_or(0.0);
+        (
+            mean,
+            v.mapv(|a| (a - mean) * (a - mean))
+                .mean()
+                .unwrap_or(0.0)
+                .sqrt(),
+        )
+    };
+    for (mut col, reference) in x.columns_mut().into_iter().zip(reference.columns()) {
+        let ((mean, std), (to_mean, to_std)) = (moments(col.view()), moments(reference));
+        if std > 1e-12 * (1.0 + mean.abs()) {
+            col.mapv_inplace(|a| (a - mean) / std * to_std + to_mean);
+        } else {
+            col.fill(to_mean);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -310,20 +341,44 @@ mod tests {
     #[test]
     fn a_second_file_is_the_test_set() {
         let tmp = tempfile::tempdir().unwrap();
-        let desc = format!("{DESC}fich2= t_R.dat\nn_patrons2= 1\n");
+        let desc = format!("{DESC}fich2= t_R.dat\nn_patrons2= 3\n");
         let dir = write_set(
             tmp.path(),
             "s",
             &desc,
             &[
                 ("s_R.dat", ROWS),
-                ("t_R.dat", "\tf1\tf2\tclase\n1\t9\t9\t1\n"),
+                // Raw values, as several of the collection's test files hold.
+                (
+                    "t_R.dat",
+                    "\tf1\tf2\tclase\n1\t10\t9\t1\n2\t30\t9\t0\n3\t20\t9\t1\n",
+                ),
                 ("conxuntos.dat", "0 1 2\n3 4 5\n"),
             ],
         );
         let s = load_dir(&dir).unwrap();
-        assert_eq!((s.train.n(), s.test.n()), (6, 1));
-        assert_eq!(s.test.x[[0, 0]], 9.0);
+        assert_eq!((s.train.n(), s.test.n()), (6, 3));
+        // Moved onto the training columns' scale: same mean and spread, order kept.
+        let moments = |v: Vec<f64>| {
+            let m = v.iter().sum::<f64>() / v.len() as f64;
+            let var = v.iter().map(|a| (a - m) * (a - m)).sum::<f64>() / v.len() as f64;
+            (m, var.sqrt())
+        };
+        let (m, sd) = moments(s.test.x.column(0).to_vec());
+        let (tm, tsd) = moments(s.train.x.column(0).to_vec());
+        assert!(
+            (m - tm).abs() < 1e-12 && (sd - tsd).abs() < 1e-12,
+            "{m} {sd} vs {tm} {tsd}"
+        );
+        assert!(s.test.x[[0, 0]] < s.test.x[[2, 0]] && s.test.x[[2, 0]] < s.test.x[[1, 0]]);
+        // A constant test column takes the training mean.
+        assert!(
+            s.test
+                .x
+                .column(1)
+                .iter()
+                .all(|&a| (a - 7.0 / 6.0).abs() < 1e-12)
+        );
     }
 
     #[test]

@@ -352,6 +352,11 @@ impl<'a, B: Backend> Fista<'a, B> {
                 }
             }
         }
+        if let Some(st) = resume {
+            // The uninterrupted run went on from this iterate, so a resumed one must not stop
+            // on a test the other did not make there (see `step`).
+            self.tested = ops.cone.is_none() || detail || st.iteration % CONE_TEST_EVERY == 0;
+        }
         Ok(start_at)
     }
 

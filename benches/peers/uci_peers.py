@@ -106,22 +106,22 @@ def _alarm(signum, frame):
     raise OutOfTime()
 
 
-def with_limit(seconds, fn, *a):
-    """fn(*a), or OutOfTime after `seconds` of wall time (scnn's solvers have no time limit of
+def with_limit(seconds, fn):
+    """fn(), or OutOfTime after `seconds` of wall time (scnn's solvers have no time limit of
     their own; SIGALRM interrupts their Python loop)."""
     if not seconds:
-        return fn(*a)
+        return fn()
     signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        return fn(*a)
+        return fn()
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def scnn_solve(model, solver, p, lam, args):
     """scnn's optimize_model on the problem, within --scnn-time-limit: (model, seconds), or
-    (None, the limit) when it ran out of time."""
+    (None, the seconds spent) when it ran out of time."""
     from scnn.metrics import Metrics
     from scnn.optimize import optimize_model
     from scnn.regularizers import NeuronGL1

@@ -11,12 +11,17 @@ use ndarray::{Array2, ArrayViewMut2, linalg::general_mat_mul, s};
 /// cases it is delta^2 (A, B > 0), B^2 (only B > 0), A^2 - 2 A B (only A > 0) or 0; with
 /// e = clamp(delta, -max(A, 0), max(B, 0)) that is e^2 - 2 max(A, 0) min(B, 0) in every case,
 /// e = delta exactly when both are positive, and no branch (the lifted passes vectorise).
-#[inline]
+#[inline(always)]
 pub(crate) fn cone_curvature(a: f64, delta: f64) -> (f64, f64) {
+    // Compare-and-selects rather than `f64::max`/`min`, whose NaN tests keep LLVM from
+    // vectorising the lifted passes.
     let b = a + delta;
-    let (ap, bp) = (a.max(0.0), b.max(0.0));
-    let e = delta.max(-ap).min(bp);
-    (bp * bp, e * e - 2.0 * ap * b.min(0.0))
+    let ap = if a > 0.0 { a } else { 0.0 };
+    let bp = if b > 0.0 { b } else { 0.0 };
+    let lo = if delta > -ap { delta } else { -ap };
+    let e = if lo < bp { lo } else { bp };
+    let bn = if b < 0.0 { b } else { 0.0 };
+    (bp * bp, e * e - 2.0 * ap * bn)
 }
 
 /// What one pass over the cone constraints does besides measuring the violation.

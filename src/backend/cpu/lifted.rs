@@ -44,12 +44,146 @@ fn bit(words: &[u64], i: usize) -> bool {
     (words[i >> 6] >> (i & 63)) & 1 == 1
 }
 
-/// Accumulator lanes of the segment kernels: independent sums break the add latency chain and
-/// let the compiler vectorise.
+/// Accumulator lanes of the segment kernels: independent sums break the add latency chain, and
+/// lane j of every accumulator takes the elements k = j mod LANES, so the compiler turns a chunk
+/// of LANES elements into vector operations (the sums, and their order, are the scalar loop's).
 const LANES: usize = 8;
+
+/// max(x, 0) as a compare-and-select, which vectorises (`f64::max` carries a NaN test); NaN
+/// maps to 0 as with `max`.
+#[inline(always)]
+fn pos(x: f64) -> f64 {
+    if x > 0.0 { x } else { 0.0 }
+}
+
+/// The first LANES-multiple of a slice as fixed-size chunks, so that indexing a chunk by lane
+/// needs no bounds check and the lane loop vectorises.
+#[inline(always)]
+fn lanes<T>(v: &[T]) -> impl Iterator<Item = &[T; LANES]> {
+    v.chunks_exact(LANES)
+        .map(|c| c.try_into().expect("exact chunk"))
+}
 
 /// One (row, output) segment of a gradient pass: out = on res - weight so max(g + scale shift, 0)
 /// with the gap g = -so z; returns the sum of max(g + scale shift, 0)^2.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn gradient_segment_body<T: Real>(
+    z: &[T],
+    shift: &[T],
+    so: &[T],
+    on: &[T],
+    res: f64,
+    scale: f64,
+    weight: f64,
+    out: &mut [T],
+) -> f64 {
+    let len = z.len();
+    let (shift, so, on, out) = (&shift[..len], &so[..len], &on[..len], &mut out[..len]);
+    let one = |z: T, shift: T, so: T, on: T, acc: &mut f64| {
+        let s = so.f();
+        let v = pos(scale * shift.f() - s * z.f());
+        *acc += v * v;
+        T::of(on.f() * res - weight * s * v)
+    };
+    let mut acc = [0.0f64; LANES];
+    let main = len - len % LANES;
+    let chunks = lanes(&z[..main]).zip(lanes(&shift[..main]));
+    let chunks = chunks.zip(lanes(&so[..main]).zip(lanes(&on[..main])));
+    for (((zc, hc), (sc, oc)), out) in chunks.zip(out[..main].chunks_exact_mut(LANES)) {
+        let out: &mut [T; LANES] = out.try_into().expect("exact chunk");
+        for j in 0..LANES {
+            out[j] = one(zc[j], hc[j], sc[j], oc[j], &mut acc[j]);
+        }
+    }
+    for k in main..len {
+        out[k] = one(z[k], shift[k], so[k], on[k], &mut acc[0]);
+    }
+    acc.iter().fold(0.0, |t, a| t + a)
+}
+
+/// One (row, output) segment of a trial: zs holds X step on entry and zv + X step on return.
+/// Returns (sum of on X step, sum of on Z at the trial point, penalty sum, curvature sum).
+#[inline(always)]
+fn trial_segment_body<T: Real>(
+    zv: &[T],
+    zs: &mut [T],
+    shift: &[T],
+    so: &[T],
+    on: &[T],
+    scale: f64,
+) -> [f64; 4] {
+    let len = zv.len();
+    let (zs, shift, so, on) = (&mut zs[..len], &shift[..len], &so[..len], &on[..len]);
+    // One array per sum, lane-major, so that the lanes of a sum are adjacent.
+    let mut acc = [[0.0f64; LANES]; 4];
+    let one = |zv: T, zs: &mut T, shift: T, so: T, on: T, j: usize, acc: &mut [[f64; LANES]; 4]| {
+        let (s, a0, ds, o) = (so.f(), zv.f(), zs.f(), on.f());
+        acc[0][j] += o * ds;
+        acc[1][j] += o * (a0 + ds);
+        let (bp, cv) = cone_curvature(scale * shift.f() - s * a0, -s * ds);
+        acc[2][j] += bp;
+        acc[3][j] += cv;
+        *zs = zv + *zs;
+    };
+    let main = len - len % LANES;
+    let chunks = lanes(&zv[..main]).zip(lanes(&shift[..main]));
+    let chunks = chunks.zip(lanes(&so[..main]).zip(lanes(&on[..main])));
+    for (((vc, hc), (sc, oc)), zc) in chunks.zip(zs[..main].chunks_exact_mut(LANES)) {
+        let zc: &mut [T; LANES] = zc.try_into().expect("exact chunk");
+        for j in 0..LANES {
+            one(vc[j], &mut zc[j], hc[j], sc[j], oc[j], j, &mut acc);
+        }
+    }
+    for k in main..len {
+        one(zv[k], &mut zs[k], shift[k], so[k], on[k], 0, &mut acc);
+    }
+    acc.map(|a| a.iter().fold(0.0, |t, x| t + x))
+}
+
+/// The segment kernels compiled for AVX2 where the CPU has it, else as built: the same
+/// arithmetic in the same order, only wider.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::*;
+
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx,avx2")]
+    pub(super) fn gradient_segment<T: Real>(
+        z: &[T],
+        shift: &[T],
+        so: &[T],
+        on: &[T],
+        res: f64,
+        scale: f64,
+        weight: f64,
+        out: &mut [T],
+    ) -> f64 {
+        gradient_segment_body(z, shift, so, on, res, scale, weight, out)
+    }
+
+    #[target_feature(enable = "avx,avx2")]
+    pub(super) fn trial_segment<T: Real>(
+        zv: &[T],
+        zs: &mut [T],
+        shift: &[T],
+        so: &[T],
+        on: &[T],
+        scale: f64,
+    ) -> [f64; 4] {
+        trial_segment_body(zv, zs, shift, so, on, scale)
+    }
+}
+
+/// Whether the AVX2 copies may run (the standard library caches the CPU query).
+#[inline(always)]
+fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("avx2");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 #[allow(clippy::too_many_arguments)]
 #[inline]
 fn gradient_segment<T: Real>(
@@ -62,29 +196,14 @@ fn gradient_segment<T: Real>(
     weight: f64,
     out: &mut [T],
 ) -> f64 {
-    let len = z.len();
-    let (shift, so, on, out) = (&shift[..len], &so[..len], &on[..len], &mut out[..len]);
-    let mut acc = [0.0f64; LANES];
-    let one = |k: usize, acc: &mut f64, out: &mut [T]| {
-        let s = so[k].f();
-        let v = (scale * shift[k].f() - s * z[k].f()).max(0.0);
-        *acc += v * v;
-        out[k] = T::of(on[k].f() * res - weight * s * v);
-    };
-    let main = len - len % LANES;
-    for k0 in (0..main).step_by(LANES) {
-        for (j, a) in acc.iter_mut().enumerate() {
-            one(k0 + j, a, out);
-        }
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU has the features the copy is compiled with (checked above).
+        return unsafe { avx2::gradient_segment(z, shift, so, on, res, scale, weight, out) };
     }
-    for k in main..len {
-        one(k, &mut acc[0], out);
-    }
-    acc.iter().sum()
+    gradient_segment_body(z, shift, so, on, res, scale, weight, out)
 }
 
-/// One (row, output) segment of a trial: zs holds X step on entry and zv + X step on return.
-/// Returns (sum of on X step, sum of on Z at the trial point, penalty sum, curvature sum).
 #[inline]
 fn trial_segment<T: Real>(
     zv: &[T],
@@ -93,35 +212,13 @@ fn trial_segment<T: Real>(
     so: &[T],
     on: &[T],
     scale: f64,
-) -> (f64, f64, f64, f64) {
-    let len = zv.len();
-    let (zs, shift, so, on) = (&mut zs[..len], &shift[..len], &so[..len], &on[..len]);
-    let mut acc = [[0.0f64; 4]; LANES];
-    let one = |k: usize, acc: &mut [f64; 4], zs: &mut [T]| {
-        let (s, a0, ds, o) = (so[k].f(), zv[k].f(), zs[k].f(), on[k].f());
-        acc[0] += o * ds;
-        acc[1] += o * (a0 + ds);
-        let (bp, cv) = cone_curvature(scale * shift[k].f() - s * a0, -s * ds);
-        acc[2] += bp;
-        acc[3] += cv;
-        zs[k] = zv[k] + zs[k];
-    };
-    let main = len - len % LANES;
-    for k0 in (0..main).step_by(LANES) {
-        for (j, a) in acc.iter_mut().enumerate() {
-            one(k0 + j, a, zs);
-        }
+) -> [f64; 4] {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: as above.
+        return unsafe { avx2::trial_segment(zv, zs, shift, so, on, scale) };
     }
-    for k in main..len {
-        one(k, &mut acc[0], zs);
-    }
-    let mut t = [0.0; 4];
-    for a in &acc {
-        for (x, y) in t.iter_mut().zip(a) {
-            *x += y;
-        }
-    }
-    (t[0], t[1], t[2], t[3])
+    trial_segment_body(zv, zs, shift, so, on, scale)
 }
 
 impl<T: Real> CpuBackend<T> {
@@ -129,14 +226,12 @@ impl<T: Real> CpuBackend<T> {
     /// on[i] = D_ri, for row r.
     fn row_signs(&self, r: usize, neg_from: usize, so: &mut [T], on: &mut [T]) {
         let words = self.mask.row(r);
+        // Arithmetic on the bits, not branches: mask bits are random, so branches mispredict.
         for (i, (s, o)) in so.iter_mut().zip(on.iter_mut()).enumerate() {
-            let b = bit(words, i);
-            *o = if b { T::one() } else { T::zero() };
-            *s = if b != (i >= neg_from) {
-                T::one()
-            } else {
-                -T::one()
-            };
+            let b = (words[i >> 6] >> (i & 63)) & 1;
+            let flip = b ^ u64::from(i >= neg_from);
+            *o = T::of(b as f64);
+            *s = T::of(2.0 * flip as f64 - 1.0);
         }
     }
 
@@ -218,7 +313,7 @@ impl<T: Real> CpuBackend<T> {
                     self.row_signs(r, pen.neg_from, so, on);
                     for l in 0..c {
                         let seg = l * p..(l + 1) * p;
-                        let (ps, pn, pen_sq, curv) = trial_segment(
+                        let [ps, pn, pen_sq, curv] = trial_segment(
                             &zv[k0 + seg.start..k0 + seg.end],
                             &mut zs[seg.clone()],
                             &pen.shift[k0 + seg.start..k0 + seg.end],
@@ -394,5 +489,39 @@ impl<T: Real> CpuBackend<T> {
             ),
             None => self.par_rows(&mut [], 0, |r0, r1, _| rows(r0, r1, None), add_terms),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    /// The dispatched kernels (AVX2 where the CPU has it) give the portable build's bits: same
+    /// operations in the same order, on lengths with and without a tail, f32 and f64.
+    fn kernels_match<T: Real>() {
+        let mut r = Rng::new(11);
+        for len in [1, 7, 8, 50, 101] {
+            let mut v = |lo: f64| -> Vec<T> { (0..len).map(|_| T::of(lo + r.normal())).collect() };
+            let (z, shift, zv, step) = (v(0.0), v(0.5), v(0.0), v(0.0));
+            let on: Vec<T> = (0..len).map(|k| T::of((k * 7 % 3 == 0) as u8 as f64)).collect();
+            let so: Vec<T> = (0..len).map(|k| T::of(if k % 5 < 2 { 1.0 } else { -1.0 })).collect();
+            let (mut o1, mut o2) = (vec![T::zero(); len], vec![T::zero(); len]);
+            let a = gradient_segment_body(&z, &shift, &so, &on, 0.3, 1.7, 0.9, &mut o1);
+            let b = gradient_segment(&z, &shift, &so, &on, 0.3, 1.7, 0.9, &mut o2);
+            assert_eq!(a.to_bits(), b.to_bits(), "gradient sum, len {len}");
+            assert_eq!(o1, o2, "gradient coefficients, len {len}");
+            let (mut s1, mut s2) = (step.clone(), step);
+            let a = trial_segment_body(&zv, &mut s1, &shift, &so, &on, 1.3);
+            let b = trial_segment(&zv, &mut s2, &shift, &so, &on, 1.3);
+            assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits), "trial sums, len {len}");
+            assert_eq!(s1, s2, "trial point, len {len}");
+        }
+    }
+
+    #[test]
+    fn dispatched_segment_kernels_equal_the_portable_ones() {
+        kernels_match::<f64>();
+        kernels_match::<f32>();
     }
 }

@@ -58,7 +58,7 @@ impl<T: Real> CpuBackend<T> {
         let cp = c * p;
         let wt = self.weights_view(u).reversed_axes();
         let rows = self.block_rows.min(r1 - r0);
-        let mut buf = self.take(rows * cp);
+        let mut buf = self.scratch(rows * cp);
         let mut zbuf = ArrayViewMut2::from_shape((rows, cp), &mut buf[..]).expect("block");
         let mut out = ConeTerms::default();
         for b0 in (r0..r1).step_by(self.block_rows) {
@@ -145,7 +145,7 @@ impl<T: Real> CpuBackend<T> {
             self.weights_view(step).reversed_axes(),
         );
         let rows = self.block_rows.min(r1 - r0);
-        let (mut bv, mut bs) = (self.take(rows * cp), self.take(rows * cp));
+        let (mut bv, mut bs) = (self.scratch(rows * cp), self.scratch(rows * cp));
         let mut zv = ArrayViewMut2::from_shape((rows, cp), &mut bv[..]).expect("block");
         let mut zs = ArrayViewMut2::from_shape((rows, cp), &mut bs[..]).expect("block");
         let (mut pen, mut curv) = (0.0, 0.0);

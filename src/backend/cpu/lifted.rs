@@ -305,7 +305,7 @@ impl<T: Real> CpuBackend<T> {
             cp,
             |r0, r1, zc| {
                 let mut t = TrialSums::default();
-                let mut signs = self.take(2 * p);
+                let mut signs = self.scratch(2 * p);
                 let (so, on) = signs.split_at_mut(p);
                 for r in r0..r1 {
                     let k0 = r * cp;
@@ -354,7 +354,7 @@ impl<T: Real> CpuBackend<T> {
         let cp = c * p;
         let scale = 1.0 / (n * c) as f64;
         // The data residual (sum over set gates of Z minus Y) / (n c), one number per (row, output).
-        let mut resid_buf = self.take(if data_loss { n * c } else { 0 });
+        let mut resid_buf = self.scratch(if data_loss { n * c } else { 0 });
         if data_loss {
             self.par_rows(
                 &mut resid_buf,
@@ -377,8 +377,8 @@ impl<T: Real> CpuBackend<T> {
         let groups = |g0: usize, g1: usize, gout: &mut [T]| -> f64 {
             let width = g1 - g0;
             let rows = self.block_rows.min(n).max(1);
-            let mut buf = self.take(rows * width);
-            let mut signs = self.take(2 * p);
+            let mut buf = self.scratch(rows * width);
+            let mut signs = self.scratch(2 * p);
             let (so, on) = signs.split_at_mut(p);
             let mut gv = ArrayViewMut2::from_shape((width, d), gout).expect("rows of grad");
             gv.fill(T::zero());

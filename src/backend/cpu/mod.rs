@@ -134,8 +134,9 @@ impl<T: Real> CpuBackend<T> {
         }
     }
 
-    /// A zeroed scratch buffer of `len` entries from the pool (allocated only when none fits).
-    fn take(&self, len: usize) -> Vec<T> {
+    /// The pool's best-fitting buffer for `len` entries (a new one when none fits), as its last
+    /// user left it.
+    fn pooled(&self, len: usize) -> Vec<T> {
         let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
         // Best fit, so a small request never takes the buffer a large one will need.
         let at = pool
@@ -144,12 +145,25 @@ impl<T: Real> CpuBackend<T> {
             .filter(|(_, b)| b.capacity() >= len)
             .min_by_key(|(_, b)| b.capacity())
             .map(|(i, _)| i);
-        let mut buf = match at {
+        match at {
             Some(i) => pool.swap_remove(i),
             None => Vec::with_capacity(len),
-        };
-        drop(pool);
+        }
+    }
+
+    /// A zeroed scratch buffer of `len` entries from the pool (allocated only when none fits).
+    fn take(&self, len: usize) -> Vec<T> {
+        let mut buf = self.pooled(len);
         buf.clear();
+        buf.resize(len, T::zero());
+        buf
+    }
+
+    /// A scratch buffer of `len` entries holding whatever its last user left (finite values),
+    /// for buffers every entry of which is written before it is read, such as GEMM outputs
+    /// with beta 0, where zeroing would be a wasted pass.
+    fn scratch(&self, len: usize) -> Vec<T> {
+        let mut buf = self.pooled(len);
         buf.resize(len, T::zero());
         buf
     }
@@ -206,7 +220,7 @@ impl<T: Real> CpuBackend<T> {
         let (tr, tc) = self.tile;
         let (rows, cols) = (tr.min(r1 - r0), tc.min(cp));
         out.fill(T::zero());
-        let mut buf = self.take(rows * cols);
+        let mut buf = self.scratch(rows * cols);
         for j0 in (0..cp).step_by(cols.max(1)) {
             let j1 = (j0 + cols).min(cp);
             let w = wt.slice(s![.., j0..j1]);
@@ -249,7 +263,7 @@ impl<T: Real> CpuBackend<T> {
         let scale = T::of(1.0 / (n * c) as f64);
         let (tr, tc) = self.tile;
         let (rows, cols) = (tr.min(r1 - r0), tc.min(cp));
-        let mut buf = self.take(rows * cols);
+        let mut buf = self.scratch(rows * cols);
         for j0 in (0..cp).step_by(cols.max(1)) {
             let j1 = (j0 + cols).min(cp);
             let mut g = grad.slice_mut(s![j0..j1, ..]);
@@ -258,16 +272,20 @@ impl<T: Real> CpuBackend<T> {
             for b0 in (r0..r1).step_by(tr) {
                 let b1 = (b0 + tr).min(r1);
                 let mut m = mbuf.slice_mut(s![..b1 - b0, ..]);
-                m.fill(T::zero());
                 for r in b0..b1 {
                     let mut mr = m.row_mut(r - b0);
                     let mr = mr.as_slice_mut().expect("row-major block");
+                    let words = self.mask.row(r);
+                    // Every entry written (the segments cover the tile), so no zeroing pass;
+                    // selects on the bits rather than branches, which mispredict on random masks.
                     for (l, i0, i1, at) in self.segments(j0, j1) {
                         let res = (preds[r * c + l] - self.y[[r, l]]) * scale;
-                        let ml = &mut mr[at..];
-                        let off = self.mask_base(l);
-                        self.mask
-                            .for_each_set_in(r, off + i0, off + i1, |i| ml[i - off - i0] = res);
+                        let off = self.mask_base(l) + i0;
+                        for (k, v) in mr[at..at + i1 - i0].iter_mut().enumerate() {
+                            let i = off + k;
+                            let on = (words[i >> 6] >> (i & 63)) & 1 == 1;
+                            *v = if on { res } else { T::zero() };
+                        }
                     }
                 }
                 general_mat_mul(

@@ -504,8 +504,12 @@ mod tests {
         for len in [1, 7, 8, 50, 101] {
             let mut v = |lo: f64| -> Vec<T> { (0..len).map(|_| T::of(lo + r.normal())).collect() };
             let (z, shift, zv, step) = (v(0.0), v(0.5), v(0.0), v(0.0));
-            let on: Vec<T> = (0..len).map(|k| T::of((k * 7 % 3 == 0) as u8 as f64)).collect();
-            let so: Vec<T> = (0..len).map(|k| T::of(if k % 5 < 2 { 1.0 } else { -1.0 })).collect();
+            let on: Vec<T> = (0..len)
+                .map(|k| T::of((k * 7 % 3 == 0) as u8 as f64))
+                .collect();
+            let so: Vec<T> = (0..len)
+                .map(|k| T::of(if k % 5 < 2 { 1.0 } else { -1.0 }))
+                .collect();
             let (mut o1, mut o2) = (vec![T::zero(); len], vec![T::zero(); len]);
             let a = gradient_segment_body(&z, &shift, &so, &on, 0.3, 1.7, 0.9, &mut o1);
             let b = gradient_segment(&z, &shift, &so, &on, 0.3, 1.7, 0.9, &mut o2);
@@ -514,7 +518,11 @@ mod tests {
             let (mut s1, mut s2) = (step.clone(), step);
             let a = trial_segment_body(&zv, &mut s1, &shift, &so, &on, 1.3);
             let b = trial_segment(&zv, &mut s2, &shift, &so, &on, 1.3);
-            assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits), "trial sums, len {len}");
+            assert_eq!(
+                a.map(f64::to_bits),
+                b.map(f64::to_bits),
+                "trial sums, len {len}"
+            );
             assert_eq!(s1, s2, "trial point, len {len}");
         }
     }

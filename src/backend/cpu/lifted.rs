@@ -267,25 +267,72 @@ impl<T: Real> CpuBackend<T> {
         })
     }
 
+    /// z = X U^T. Group-sparse U (the AL's steps U+ - V are zero outside the groups active in
+    /// the last iterates) multiplies only its nonzero groups, packed, and scatters them: each
+    /// entry is the same length-d dot product, so the result is the dense GEMM's.
     pub(super) fn lift_pass(&self, u: &[T], z: &mut [T]) {
-        let Dims { p, c, .. } = self.dims;
+        let Dims { p, c, d, .. } = self.dims;
         let cp = c * p;
-        let wt = self.weights_view(u).reversed_axes();
+        let nonzero: Vec<usize> = (0..cp)
+            .filter(|&g| u[g * d..(g + 1) * d].iter().any(|&a| a != T::zero()))
+            .collect();
+        let k = nonzero.len();
+        // Past half the groups the scatter costs more than the skipped columns save.
+        if 2 * k > cp {
+            let wt = self.weights_view(u).reversed_axes();
+            self.par_rows(
+                z,
+                cp,
+                |r0, r1, zc| {
+                    let mut zv = ArrayViewMut2::from_shape((r1 - r0, cp), zc).expect("rows of Z");
+                    general_mat_mul(
+                        T::one(),
+                        &self.x.slice(s![r0..r1, ..]),
+                        &wt,
+                        T::zero(),
+                        &mut zv,
+                    );
+                },
+                |_, _| (),
+            );
+            return;
+        }
+        let mut packed = self.scratch(k * d);
+        for (j, &g) in nonzero.iter().enumerate() {
+            packed[j * d..(j + 1) * d].copy_from_slice(&u[g * d..(g + 1) * d]);
+        }
+        let wt = ArrayView2::from_shape((k, d), &packed[..])
+            .expect("packed groups")
+            .reversed_axes();
+        let nonzero = &nonzero;
         self.par_rows(
             z,
             cp,
             |r0, r1, zc| {
-                let mut zv = ArrayViewMut2::from_shape((r1 - r0, cp), zc).expect("rows of Z");
+                let rows = r1 - r0;
+                let mut buf = self.scratch(rows * k);
+                let mut zk = ArrayViewMut2::from_shape((rows, k), &mut buf[..]).expect("block");
                 general_mat_mul(
                     T::one(),
                     &self.x.slice(s![r0..r1, ..]),
                     &wt,
                     T::zero(),
-                    &mut zv,
+                    &mut zk,
                 );
+                for (zr, br) in zc.chunks_exact_mut(cp).zip(buf.chunks_exact(k.max(1))) {
+                    zr.fill(T::zero());
+                    for (&g, &v) in nonzero.iter().zip(br) {
+                        zr[g] = v;
+                    }
+                }
+                if k == 0 {
+                    zc.fill(T::zero());
+                }
+                self.give(buf);
             },
             |_, _| (),
         );
+        self.give(packed);
     }
 
     /// z holds X step on entry and zv + X step on return; the sums of the trial point's loss

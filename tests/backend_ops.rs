@@ -53,19 +53,28 @@ macro_rules! backend_suite {
             fn forward_matches_naive() {
                 for (k, &(n, d, p, c)) in $shapes.iter().enumerate() {
                     let prob = problem(n, d, p, c, 10 + k as u64);
-                    let u = rand_weights(c * prob.g.ncols() * d, 1);
-                    let want = naive_forward(&prob.x, &prob.g, &u, c);
-                    for small in [false, true] {
-                        let Some(be) = ($make)(&prob, small) else {
-                            return;
-                        };
-                        let got = backend_forward(&be, &u);
-                        let e = rel_diff(&got, want.as_slice().unwrap());
-                        assert!(
-                            e < $tol,
-                            "shape {:?} small {small}: rel diff {e:e}",
-                            (n, d, p, c)
-                        );
+                    let dense = rand_weights(c * prob.g.ncols() * d, 1);
+                    // Also group-sparse weights (a third of the groups nonzero), which the
+                    // CPU multiplies packed.
+                    let sparse: Vec<f64> = dense
+                        .chunks(d)
+                        .enumerate()
+                        .flat_map(|(g, w)| w.iter().map(move |&a| if g % 3 == 1 { a } else { 0.0 }))
+                        .collect();
+                    for u in [&dense, &sparse] {
+                        let want = naive_forward(&prob.x, &prob.g, u, c);
+                        for small in [false, true] {
+                            let Some(be) = ($make)(&prob, small) else {
+                                return;
+                            };
+                            let got = backend_forward(&be, u);
+                            let e = rel_diff(&got, want.as_slice().unwrap());
+                            assert!(
+                                e < $tol,
+                                "shape {:?} small {small}: rel diff {e:e}",
+                                (n, d, p, c)
+                            );
+                        }
                     }
                 }
             }

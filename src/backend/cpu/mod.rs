@@ -5,6 +5,7 @@
 
 mod cone;
 mod lifted;
+mod sparse;
 
 use super::{Backend, ConePenalty, ConeTerms, Dims, LiftedTrial};
 use crate::error::{Error, Result};
@@ -216,6 +217,11 @@ impl<T: Real> CpuBackend<T> {
     /// then each output's sum over the gates active on the row.
     fn forward_rows(&self, u: &[T], r0: usize, r1: usize, out: &mut [T]) {
         let (c, cp) = (self.dims.c, self.groups());
+        if self.tile.1 >= cp {
+            if let Some(nonzero) = self.sparse_groups(u) {
+                return self.forward_rows_sparse(u, &nonzero, r0, r1, out);
+            }
+        }
         let wt = self.weights_view(u).reversed_axes(); // d x cp
         let (tr, tc) = self.tile;
         let (rows, cols) = (tr.min(r1 - r0), tc.min(cp));

@@ -267,18 +267,13 @@ impl<T: Real> CpuBackend<T> {
         })
     }
 
-    /// z = X U^T. Group-sparse U (the AL's steps U+ - V are zero outside the groups active in
-    /// the last iterates) multiplies only its nonzero groups, packed, and scatters them: each
-    /// entry is the same length-d dot product, so the result is the dense GEMM's.
+    /// z = X U^T. A group-sparse U (the AL's steps U+ - V are zero outside the groups active
+    /// in the last iterates) is multiplied over its nonzero groups, packed, and scattered: each
+    /// entry is the same length-d dot product, so Z is the dense GEMM's bit for bit.
     pub(super) fn lift_pass(&self, u: &[T], z: &mut [T]) {
         let Dims { p, c, d, .. } = self.dims;
         let cp = c * p;
-        let nonzero: Vec<usize> = (0..cp)
-            .filter(|&g| u[g * d..(g + 1) * d].iter().any(|&a| a != T::zero()))
-            .collect();
-        let k = nonzero.len();
-        // Past half the groups the scatter costs more than the skipped columns save.
-        if 2 * k > cp {
+        let Some(nonzero) = self.sparse_groups(u) else {
             let wt = self.weights_view(u).reversed_axes();
             self.par_rows(
                 z,
@@ -296,11 +291,9 @@ impl<T: Real> CpuBackend<T> {
                 |_, _| (),
             );
             return;
-        }
-        let mut packed = self.scratch(k * d);
-        for (j, &g) in nonzero.iter().enumerate() {
-            packed[j * d..(j + 1) * d].copy_from_slice(&u[g * d..(g + 1) * d]);
-        }
+        };
+        let k = nonzero.len();
+        let packed = self.pack_groups(u, &nonzero);
         let wt = ArrayView2::from_shape((k, d), &packed[..])
             .expect("packed groups")
             .reversed_axes();
@@ -309,6 +302,10 @@ impl<T: Real> CpuBackend<T> {
             z,
             cp,
             |r0, r1, zc| {
+                zc.fill(T::zero());
+                if k == 0 {
+                    return;
+                }
                 let rows = r1 - r0;
                 let mut buf = self.scratch(rows * k);
                 let mut zk = ArrayViewMut2::from_shape((rows, k), &mut buf[..]).expect("block");
@@ -319,14 +316,10 @@ impl<T: Real> CpuBackend<T> {
                     T::zero(),
                     &mut zk,
                 );
-                for (zr, br) in zc.chunks_exact_mut(cp).zip(buf.chunks_exact(k.max(1))) {
-                    zr.fill(T::zero());
+                for (zr, br) in zc.chunks_exact_mut(cp).zip(buf.chunks_exact(k)) {
                     for (&g, &v) in nonzero.iter().zip(br) {
                         zr[g] = v;
                     }
-                }
-                if k == 0 {
-                    zc.fill(T::zero());
                 }
                 self.give(buf);
             },

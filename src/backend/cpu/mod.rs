@@ -278,20 +278,18 @@ impl<T: Real> CpuBackend<T> {
             for b0 in (r0..r1).step_by(tr) {
                 let b1 = (b0 + tr).min(r1);
                 let mut m = mbuf.slice_mut(s![..b1 - b0, ..]);
+                // Zero the block, then set the entries of the gates active on each row: the
+                // set-bit walk beat a select per entry here (working-set sub-problems).
+                m.fill(T::zero());
                 for r in b0..b1 {
                     let mut mr = m.row_mut(r - b0);
                     let mr = mr.as_slice_mut().expect("row-major block");
-                    let words = self.mask.row(r);
-                    // Every entry written (the segments cover the tile), so no zeroing pass;
-                    // selects on the bits rather than branches, which mispredict on random masks.
                     for (l, i0, i1, at) in self.segments(j0, j1) {
                         let res = (preds[r * c + l] - self.y[[r, l]]) * scale;
-                        let off = self.mask_base(l) + i0;
-                        for (k, v) in mr[at..at + i1 - i0].iter_mut().enumerate() {
-                            let i = off + k;
-                            let on = (words[i >> 6] >> (i & 63)) & 1 == 1;
-                            *v = if on { res } else { T::zero() };
-                        }
+                        let ml = &mut mr[at..];
+                        let off = self.mask_base(l);
+                        self.mask
+                            .for_each_set_in(r, off + i0, off + i1, |i| ml[i - off - i0] = res);
                     }
                 }
                 general_mat_mul(

@@ -297,7 +297,7 @@ impl<T: Real> CpuBackend<T> {
         let wt = ArrayView2::from_shape((k, d), &packed[..])
             .expect("packed groups")
             .reversed_axes();
-        let nonzero = &nonzero;
+        let groups = &nonzero;
         self.par_rows(
             z,
             cp,
@@ -317,7 +317,7 @@ impl<T: Real> CpuBackend<T> {
                     &mut zk,
                 );
                 for (zr, br) in zc.chunks_exact_mut(cp).zip(buf.chunks_exact(k)) {
-                    for (&g, &v) in nonzero.iter().zip(br) {
+                    for (&g, &v) in groups.iter().zip(br) {
                         zr[g] = v;
                     }
                 }
@@ -326,6 +326,7 @@ impl<T: Real> CpuBackend<T> {
             |_, _| (),
         );
         self.give(packed);
+        self.give_indices(nonzero);
     }
 
     /// z holds X step on entry and zv + X step on return; the sums of the trial point's loss

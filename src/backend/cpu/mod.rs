@@ -50,6 +50,8 @@ pub struct CpuBackend<T: Real> {
     /// Block buffers returned by finished passes, handed to the next ones: a solve allocates its
     /// scratch once, not at every product (that cost 16 million page faults in one AL run).
     pool: std::sync::Mutex<Vec<Vec<T>>>,
+    /// Index buffers (the sparse products' group lists), pooled like `pool`.
+    index_pool: std::sync::Mutex<Vec<Vec<usize>>>,
 }
 
 impl<T: Real> CpuBackend<T> {
@@ -121,6 +123,7 @@ impl<T: Real> CpuBackend<T> {
             block_rows,
             tile,
             pool: std::sync::Mutex::new(Vec::with_capacity(64)),
+            index_pool: std::sync::Mutex::new(Vec::with_capacity(8)),
         }
     }
 
@@ -178,7 +181,9 @@ impl<T: Real> CpuBackend<T> {
         let (c, cp) = (self.dims.c, self.groups());
         if self.tile.1 >= cp {
             if let Some(nonzero) = self.sparse_groups(u) {
-                return self.forward_rows_sparse(u, &nonzero, r0, r1, out);
+                self.forward_rows_sparse(u, &nonzero, r0, r1, out);
+                self.give_indices(nonzero);
+                return;
             }
         }
         let wt = self.weights_view(u).reversed_axes(); // d x cp

@@ -46,4 +46,24 @@ impl<T: Real> CpuBackend<T> {
             .unwrap_or_else(|e| e.into_inner())
             .push(buf);
     }
+
+    /// An empty index buffer from the index pool (its capacity kept from earlier use).
+    pub(super) fn take_indices(&self) -> Vec<usize> {
+        let mut buf = self
+            .index_pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_default();
+        buf.clear();
+        buf
+    }
+
+    /// Returns an index buffer to the pool.
+    pub(super) fn give_indices(&self, buf: Vec<usize>) {
+        self.index_pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(buf);
+    }
 }

@@ -12,13 +12,19 @@ use ndarray::{ArrayView2, ArrayViewMut2, linalg::general_mat_mul, s};
 pub(super) const SPARSE_FRACTION: f64 = 0.5;
 
 impl<T: Real> CpuBackend<T> {
-    /// The nonzero groups of `u` (ascending) when they are few enough for the packed product.
+    /// The nonzero groups of `u` (ascending) when they are few enough for the packed product,
+    /// in a pooled buffer (give it back with `give_indices`: the AL loop allocates nothing).
     pub(super) fn sparse_groups(&self, u: &[T]) -> Option<Vec<usize>> {
         let (d, groups) = (self.dims.d.max(1), self.groups());
-        let nonzero: Vec<usize> = (0..groups)
-            .filter(|&g| u[g * d..(g + 1) * d].iter().any(|&a| a != T::zero()))
-            .collect();
-        ((nonzero.len() as f64) < SPARSE_FRACTION * groups as f64).then_some(nonzero)
+        let mut nonzero = self.take_indices();
+        nonzero
+            .extend((0..groups).filter(|&g| u[g * d..(g + 1) * d].iter().any(|&a| a != T::zero())));
+        if (nonzero.len() as f64) < SPARSE_FRACTION * groups as f64 {
+            Some(nonzero)
+        } else {
+            self.give_indices(nonzero);
+            None
+        }
     }
 
     /// The nonzero groups' weights packed (k x d, row-major).
@@ -47,17 +53,15 @@ impl<T: Real> CpuBackend<T> {
         if k == 0 {
             return;
         }
-        // Output and mask column of every packed group.
+        // Output and mask column of every packed group, interleaved in a pooled buffer.
         let mut l = 0;
-        let cols: Vec<(usize, usize)> = nonzero
-            .iter()
-            .map(|&g| {
-                while g >= self.starts[l + 1] {
-                    l += 1;
-                }
-                (l, self.mask_base(l) + g - self.starts[l])
-            })
-            .collect();
+        let mut cols = self.take_indices();
+        for &g in nonzero {
+            while g >= self.starts[l + 1] {
+                l += 1;
+            }
+            cols.extend([l, self.mask_base(l) + g - self.starts[l]]);
+        }
         let packed = self.pack_groups(u, nonzero);
         let wt = ArrayView2::from_shape((k, d), &packed[..])
             .expect("packed groups")
@@ -79,8 +83,9 @@ impl<T: Real> CpuBackend<T> {
                 let zr = &buf[(r - b0) * k..(r - b0 + 1) * k];
                 let words = self.mask.row(r);
                 let mut acc = T::zero();
-                let mut cur = cols[0].0;
-                for (&(l, i), &v) in cols.iter().zip(zr) {
+                let mut cur = cols[0];
+                for (lc, &v) in cols.chunks_exact(2).zip(zr) {
+                    let (l, i) = (lc[0], lc[1]);
                     if l != cur {
                         out[(r - r0) * c + cur] = T::zero() + acc;
                         (acc, cur) = (T::zero(), l);
@@ -95,5 +100,6 @@ impl<T: Real> CpuBackend<T> {
         }
         self.give(buf);
         self.give(packed);
+        self.give_indices(cols);
     }
 }

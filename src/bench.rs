@@ -2,7 +2,7 @@
 //! each) against a plain GEMM of the same size (n x d times d x c p) measured in the same run on
 //! the same device, plus the other per-iteration operations and one whole R-FISTA iteration.
 
-use crate::backend::cpu::{CpuBackend, CpuOptions};
+use crate::backend::cpu::{CpuBackend, CpuOptions, mat_mul};
 use crate::backend::wgpu::{GpuBackend, GpuContext, GpuOptions, GpuReal, tile_for, time_gemm};
 use crate::backend::{Backend, Dims};
 use crate::error::{Error, Result};
@@ -12,7 +12,7 @@ use crate::real::Real;
 use crate::regularizer::Regularizer;
 use crate::rng::Rng;
 use crate::solver::{self, FistaSettings, observer::Recorder};
-use ndarray::{Array2, linalg::general_mat_mul, s};
+use ndarray::{Array2, s};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -45,7 +45,7 @@ fn plain_gemm<T: Real>(x: &Array2<T>, w: &Array2<T>, out: &mut Array2<T>, thread
     std::thread::scope(|sc| {
         for (t, mut chunk) in out.axis_chunks_iter_mut(ndarray::Axis(0), per).enumerate() {
             let xs = x.slice(s![t * per..(t * per + chunk.nrows()), ..]);
-            sc.spawn(move || general_mat_mul(T::one(), &xs, w, T::zero(), &mut chunk));
+            sc.spawn(move || mat_mul(T::one(), &xs, w, T::zero(), &mut chunk));
         }
     });
 }

@@ -164,14 +164,14 @@ pub fn from_bytes(
             st.v.len()
         )));
     }
-    if let Some([zu, zv]) = &st.z {
-        if zu.len() != zv.len() {
-            return Err(bad(format!(
-                "tensors 'z_u' and 'z_v' differ in size ({} and {})",
-                zu.len(),
-                zv.len()
-            )));
-        }
+    if let Some([zu, zv]) = &st.z
+        && zu.len() != zv.len()
+    {
+        return Err(bad(format!(
+            "tensors 'z_u' and 'z_v' differ in size ({} and {})",
+            zu.len(),
+            zv.len()
+        )));
     }
     let scalar = |name: &str, v: f64, ok: bool| {
         if ok && v.is_finite() {

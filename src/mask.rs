@@ -68,7 +68,7 @@ impl BitMask {
             if w == w0 {
                 bits &= u64::MAX << (lo % 64);
             }
-            if w == w1 && hi % 64 != 0 {
+            if w == w1 && !hi.is_multiple_of(64) {
                 bits &= u64::MAX >> (64 - hi % 64);
             }
             while bits != 0 {

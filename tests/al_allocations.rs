@@ -1,7 +1,7 @@
 //! The augmented Lagrangian allocates nothing after its first outer step: a counting global
 //! allocator sees the same number of allocations for a run of 300 inner iterations as for one
 //! of 900 (several more outer steps), on one CPU thread (more threads spawn scoped workers per
-//! pass, which allocate their handles). The one exception is inside the GEMM: matrixmultiply
+//! pass, which allocate their handles). The one exception is inside the GEMM: the `gemm` crate
 //! allocates its packing buffers at every call (a few KiB), which the allocator tells apart by
 //! the caller's stack and counts on their own. Its own test binary, so no other test's
 //! allocations count.
@@ -23,14 +23,14 @@ thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Counts one allocation, by whether matrixmultiply made it (the stack is read with counting
+/// Counts one allocation, by whether the GEMM made it (the stack is read with counting
 /// off, since reading it allocates).
 fn record() {
     if !COUNTING.with(|c| c.replace(false)) {
         return;
     }
     let stack = std::backtrace::Backtrace::force_capture().to_string();
-    if stack.contains("matrixmultiply::") {
+    if stack.contains("gemm_common::") {
         GEMM_PACKING.fetch_add(1, Ordering::Relaxed);
     } else {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);

@@ -158,10 +158,10 @@ pub fn select_datasets(root: &Path, spec: &str, max_rows: Option<usize>) -> Resu
                 format!("not a UCI collection folder (no {name}.txt)"),
             ));
         }
-        if let Some(max) = max_rows {
-            if uci::described_rows(&dir)?.is_some_and(|n| n > max) {
-                continue;
-            }
+        if let Some(max) = max_rows
+            && uci::described_rows(&dir)?.is_some_and(|n| n > max)
+        {
+            continue;
         }
         kept.push(name);
     }

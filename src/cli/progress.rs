@@ -147,10 +147,10 @@ impl CliObserver {
         if let Some(b) = self.bar.take() {
             b.finish_and_clear();
         }
-        if let Some(last) = self.last.take() {
-            if !self.last_logged {
-                self.log(&last);
-            }
+        if let Some(last) = self.last.take()
+            && !self.last_logged
+        {
+            self.log(&last);
         }
         if sol.line_search_failures > 0 {
             log::warn!(
@@ -204,7 +204,7 @@ impl CliObserver {
 
 impl Observer for CliObserver {
     fn wants_detail(&self, k: usize) -> bool {
-        k % self.every == 0
+        k.is_multiple_of(self.every)
     }
 
     fn solve_finished(&mut self, sol: &cvxnn::solver::Solution) -> cvxnn::Result<()> {
@@ -245,7 +245,7 @@ impl Observer for CliObserver {
             ));
         }
         // Outer rows of a working-set run carry the full problem's gap: always shown.
-        self.last_logged = info.iteration % self.every == 0 || info.outer.is_some();
+        self.last_logged = info.iteration.is_multiple_of(self.every) || info.outer.is_some();
         if self.last_logged {
             self.log(info);
         }

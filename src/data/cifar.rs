@@ -35,7 +35,7 @@ pub fn parse_records(
     labels: &mut Vec<f64>,
 ) -> Result<()> {
     {
-        if bytes.is_empty() || bytes.len() % RECORD != 0 {
+        if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD) {
             return Err(Error::format(
                 f,
                 format!(

@@ -197,7 +197,7 @@ pub fn solve_al_resumable<B: Backend>(
 ) -> Result<AlSolution> {
     let settings = params.get();
     let dims = be.dims();
-    if dims.p % 2 != 0 {
+    if !dims.p.is_multiple_of(2) {
         return Err(Error::shape(
             "ReLU program patterns",
             "an even count (V and W halves)",

@@ -205,7 +205,7 @@ mod tests {
 
     impl Observer for Log {
         fn wants_detail(&self, k: usize) -> bool {
-            k % self.every == 0
+            k.is_multiple_of(self.every)
         }
         fn observe(&mut self, info: &IterInfo) {
             self.rows.push(info.clone());

@@ -231,14 +231,14 @@ impl<'a, B: Backend> Fista<'a, B> {
         };
         let be = self.ops.be;
         let dims = be.dims();
-        if let Some(st) = resume {
-            if st.v.len() != st.u.len() {
-                return Err(Error::shape(
-                    "checkpoint V",
-                    st.u.len().to_string(),
-                    st.v.len().to_string(),
-                ));
-            }
+        if let Some(st) = resume
+            && st.v.len() != st.u.len()
+        {
+            return Err(Error::shape(
+                "checkpoint V",
+                st.u.len().to_string(),
+                st.v.len().to_string(),
+            ));
         }
         if let Some(b) = resume.and_then(|st| st.best_dual.as_ref()) {
             self.ops.best_dual = b.clone();
@@ -316,14 +316,14 @@ impl<'a, B: Backend> Fista<'a, B> {
         // Extrapolated point V, its predictions and gradient; start at U (or the saved V).
         if let Some(st) = resume {
             *v = be.upload(&st.v)?;
-            if let Some([p, g]) = &st.at_v {
-                if p.len() != dims.preds() || g.len() != be.weights_len() {
-                    return Err(Error::shape(
-                        "checkpoint p_v, g_v",
-                        format!("{} and {}", dims.preds(), be.weights_len()),
-                        format!("{} and {}", p.len(), g.len()),
-                    ));
-                }
+            if let Some([p, g]) = &st.at_v
+                && (p.len() != dims.preds() || g.len() != be.weights_len())
+            {
+                return Err(Error::shape(
+                    "checkpoint p_v, g_v",
+                    format!("{} and {}", dims.preds(), be.weights_len()),
+                    format!("{} and {}", p.len(), g.len()),
+                ));
             }
         }
         match resume {
@@ -461,8 +461,10 @@ impl<'a, B: Backend> Fista<'a, B> {
         // less. On the others the trial's penalty at U+ stands in and `gnsq` is the last one
         // formed.
         self.loss = f_new - cp_new;
-        self.tested =
-            ops.cone.is_none() || restart || detail || self.iterations % CONE_TEST_EVERY == 0;
+        self.tested = ops.cone.is_none()
+            || restart
+            || detail
+            || self.iterations.is_multiple_of(CONE_TEST_EVERY);
         if self.tested {
             self.cpen = ops.grad_at(u, pu, z.as_ref().map(|z| &z[0]), diff, gp.as_mut())?;
             (self.pen, self.gnsq) = be.objective_terms(ops.reg, ops.lam, u, diff)?;
@@ -484,7 +486,7 @@ impl<'a, B: Backend> Fista<'a, B> {
         // too. Round-off grows with every combination: every `refresh_every`-th iteration forms
         // them by products instead, keyed on the iteration count (which a checkpoint keeps, so
         // a resumed run refreshes where the uninterrupted one did).
-        let refresh = self.iterations % s.refresh_every == 0;
+        let refresh = self.iterations.is_multiple_of(s.refresh_every);
         if restart {
             be.copy(diff, gv)?;
         } else if ops.cone.is_none() && !refresh {

@@ -135,15 +135,15 @@ impl FistaSettings {
         if self.refresh_every == 0 {
             return bad("refresh_every", "0 (must be >= 1)".into());
         }
-        if let Some(g) = self.gap_tol {
-            if !(g > 0.0 && g.is_finite()) {
-                return bad("gap_tol", format!("{g} (must be > 0)"));
-            }
+        if let Some(g) = self.gap_tol
+            && !(g > 0.0 && g.is_finite())
+        {
+            return bad("gap_tol", format!("{g} (must be > 0)"));
         }
-        if let Some(t) = self.time_limit {
-            if t.is_nan() || t <= 0.0 {
-                return bad("time_limit", format!("{t} (must be > 0 seconds)"));
-            }
+        if let Some(t) = self.time_limit
+            && (t.is_nan() || t <= 0.0)
+        {
+            return bad("time_limit", format!("{t} (must be > 0 seconds)"));
         }
         Ok(FistaParams(self))
     }

@@ -40,7 +40,8 @@ pub trait Observer {
     /// Whether the state after iteration `k` is due for `checkpoint` (every `checkpoint_every`
     /// iterations of the whole run; the end of a solve is always due when checkpoints are on).
     fn checkpoint_due(&self, k: usize) -> bool {
-        self.checkpoint_every().is_some_and(|e| k % e.max(1) == 0)
+        self.checkpoint_every()
+            .is_some_and(|e| k.is_multiple_of(e.max(1)))
     }
     fn checkpoint(&mut self, _state: &super::fista::FistaState) -> crate::error::Result<()> {
         Ok(())

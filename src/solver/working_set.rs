@@ -537,11 +537,11 @@ impl<B: Backend> Iterative for WsRun<'_, B> {
         self.outer += 1;
         self.measure(true)?;
         // The full problem's own solve certifies with the best dual of all its iterations.
-        if let (Some((gap, rel_gap)), Some(g)) = (self.full_gap, self.state.gap.as_mut()) {
-            if rel_gap < g.rel_gap {
-                g.dual += g.gap - gap;
-                (g.gap, g.rel_gap) = (gap, rel_gap);
-            }
+        if let (Some((gap, rel_gap)), Some(g)) = (self.full_gap, self.state.gap.as_mut())
+            && rel_gap < g.rel_gap
+        {
+            g.dual += g.gap - gap;
+            (g.gap, g.rel_gap) = (gap, rel_gap);
         }
         Ok(Some(self.info()))
     }

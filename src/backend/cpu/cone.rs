@@ -2,9 +2,10 @@
 //! block of rows (the lifted operations in `lifted.rs` keep those products instead).
 
 use super::CpuBackend;
+use super::mat_mul;
 use crate::backend::{ConePenalty, ConeTerms, Dims};
 use crate::real::Real;
-use ndarray::{Array2, ArrayViewMut2, linalg::general_mat_mul, s};
+use ndarray::{Array2, ArrayViewMut2, s};
 
 /// For one constraint with shifted gaps A at V and B = A + delta at V + step: (max(B, 0)^2,
 /// max(B,0)^2 - max(A,0)^2 - 2 max(A,0) delta), the latter formed without cancellation. By
@@ -64,7 +65,7 @@ impl<T: Real> CpuBackend<T> {
         for b0 in (r0..r1).step_by(self.block_rows) {
             let b1 = (b0 + self.block_rows).min(r1);
             let mut z = zbuf.slice_mut(s![..b1 - b0, ..]);
-            general_mat_mul(
+            mat_mul(
                 T::one(),
                 &self.x.slice(s![b0..b1, ..]),
                 &wt,
@@ -108,7 +109,7 @@ impl<T: Real> CpuBackend<T> {
                 }
             }
             if let (Some(gv), ConeMode::Penalty { grad: true, .. }) = (grad.as_mut(), &mode) {
-                general_mat_mul(
+                mat_mul(
                     T::one(),
                     &z.t(),
                     &self.x.slice(s![b0..b1, ..]),
@@ -153,9 +154,9 @@ impl<T: Real> CpuBackend<T> {
             let b1 = (b0 + self.block_rows).min(r1);
             let xb = self.x.slice(s![b0..b1, ..]);
             let mut a = zv.slice_mut(s![..b1 - b0, ..]);
-            general_mat_mul(T::one(), &xb, &vt, T::zero(), &mut a);
+            mat_mul(T::one(), &xb, &vt, T::zero(), &mut a);
             let mut b = zs.slice_mut(s![..b1 - b0, ..]);
-            general_mat_mul(T::one(), &xb, &st, T::zero(), &mut b);
+            mat_mul(T::one(), &xb, &st, T::zero(), &mut b);
             for r in b0..b1 {
                 for col in 0..cp {
                     let i = col % p;

@@ -6,9 +6,10 @@
 
 use super::CpuBackend;
 use super::cone::cone_curvature;
+use super::mat_mul;
 use crate::backend::{ConePenalty, ConeTerms, Dims, LiftedTrial};
 use crate::real::Real;
-use ndarray::{ArrayView2, ArrayViewMut2, linalg::general_mat_mul, s};
+use ndarray::{ArrayView2, ArrayViewMut2, s};
 
 /// Sums of one lifted trial over some rows, before scaling.
 #[derive(Clone, Copy, Default)]
@@ -280,7 +281,7 @@ impl<T: Real> CpuBackend<T> {
                 cp,
                 |r0, r1, zc| {
                     let mut zv = ArrayViewMut2::from_shape((r1 - r0, cp), zc).expect("rows of Z");
-                    general_mat_mul(
+                    mat_mul(
                         T::one(),
                         &self.x.slice(s![r0..r1, ..]),
                         &wt,
@@ -309,7 +310,7 @@ impl<T: Real> CpuBackend<T> {
                 let rows = r1 - r0;
                 let mut buf = self.scratch(rows * k);
                 let mut zk = ArrayViewMut2::from_shape((rows, k), &mut buf[..]).expect("block");
-                general_mat_mul(
+                mat_mul(
                     T::one(),
                     &self.x.slice(s![r0..r1, ..]),
                     &wt,
@@ -448,7 +449,7 @@ impl<T: Real> CpuBackend<T> {
                     }
                 }
                 let mb = ArrayView2::from_shape((b1 - b0, width), &*m).expect("block");
-                general_mat_mul(
+                mat_mul(
                     T::one(),
                     &mb.t(),
                     &self.x.slice(s![b0..b1, ..]),

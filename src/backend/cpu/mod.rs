@@ -1,9 +1,10 @@
 //! The CPU backend, generic over f32 and f64. The masked products are blocked GEMMs
-//! (matrixmultiply through ndarray): for a block of B rows, Z = X_B U^T (B x cp) and the mask
+//! (the `gemm` crate, see gemm.rs): for a block of B rows, Z = X_B U^T (B x cp) and the mask
 //! bits select and sum Z's entries per output, so the n x (c p) matrix is never formed beyond B
 //! rows. Row ranges run on scoped threads; each thread owns its block buffers.
 
 mod cone;
+mod gemm;
 mod lifted;
 mod pool;
 mod sparse;
@@ -13,7 +14,8 @@ use crate::error::{Error, Result};
 use crate::mask::BitMask;
 use crate::real::Real;
 use crate::regularizer::Regularizer;
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, linalg::general_mat_mul, s};
+pub(crate) use gemm::mat_mul;
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
 use std::sync::Arc;
 
 /// Elements of one block buffer (B x c p); 2^20 keeps it in L2/L3 cache for f32.
@@ -179,12 +181,12 @@ impl<T: Real> CpuBackend<T> {
     /// then each output's sum over the gates active on the row.
     fn forward_rows(&self, u: &[T], r0: usize, r1: usize, out: &mut [T]) {
         let (c, cp) = (self.dims.c, self.groups());
-        if self.tile.1 >= cp {
-            if let Some(nonzero) = self.sparse_groups(u) {
-                self.forward_rows_sparse(u, &nonzero, r0, r1, out);
-                self.give_indices(nonzero);
-                return;
-            }
+        if self.tile.1 >= cp
+            && let Some(nonzero) = self.sparse_groups(u)
+        {
+            self.forward_rows_sparse(u, &nonzero, r0, r1, out);
+            self.give_indices(nonzero);
+            return;
         }
         let wt = self.weights_view(u).reversed_axes(); // d x cp
         let (tr, tc) = self.tile;
@@ -199,7 +201,7 @@ impl<T: Real> CpuBackend<T> {
             for b0 in (r0..r1).step_by(tr) {
                 let b1 = (b0 + tr).min(r1);
                 let mut z = zbuf.slice_mut(s![..b1 - b0, ..]);
-                general_mat_mul(
+                mat_mul(
                     T::one(),
                     &self.x.slice(s![b0..b1, ..]),
                     &w,
@@ -256,7 +258,7 @@ impl<T: Real> CpuBackend<T> {
                             .for_each_set_in(r, off + i0, off + i1, |i| ml[i - off - i0] = res);
                     }
                 }
-                general_mat_mul(
+                mat_mul(
                     T::one(),
                     &m.t(),
                     &self.x.slice(s![b0..b1, ..]),

@@ -5,8 +5,9 @@
 //! bit-identical to the dense path.
 
 use super::CpuBackend;
+use super::mat_mul;
 use crate::real::Real;
-use ndarray::{ArrayView2, ArrayViewMut2, linalg::general_mat_mul, s};
+use ndarray::{ArrayView2, ArrayViewMut2, s};
 
 /// Below this fraction of nonzero groups the packed product pays for its gather and scatter.
 pub(super) const SPARSE_FRACTION: f64 = 0.5;
@@ -72,7 +73,7 @@ impl<T: Real> CpuBackend<T> {
             let b1 = (b0 + rows).min(r1);
             let mut z =
                 ArrayViewMut2::from_shape((b1 - b0, k), &mut buf[..(b1 - b0) * k]).expect("block");
-            general_mat_mul(
+            mat_mul(
                 T::one(),
                 &self.x.slice(s![b0..b1, ..]),
                 &wt,

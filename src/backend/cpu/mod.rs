@@ -21,6 +21,9 @@ use std::sync::Arc;
 /// Elements of one block buffer (B x c p); 2^20 keeps it in L2/L3 cache for f32.
 const BLOCK_ELEMS: usize = 1 << 20;
 
+/// The gradient splits groups (not rows) over the threads from this many groups per thread on.
+const COLUMN_SPLIT_PER_THREAD: usize = 64;
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CpuOptions {
     /// Worker threads (0: all cores).
@@ -227,18 +230,26 @@ impl<T: Real> CpuBackend<T> {
         self.give(buf);
     }
 
-    /// grad += X_R^T M_R for rows [r0, r1), M[r, l p + i] = mask(r, i) * resid(r, l) / (n c),
-    /// tile by tile (columns outer, so each tile of the gradient stays in cache over the rows).
-    fn gradient_rows(&self, preds: &[T], r0: usize, r1: usize, mut grad: ArrayViewMut2<T>) {
+    /// Gradient rows [c0, c1) (grad's row 0 is group c0) from data rows [r0, r1):
+    /// grad (+)= X_R^T M_R, M[r, l p + i] = mask(r, i) * resid(r, l) / (n c), tile by tile
+    /// (columns outer, so each tile of the gradient stays in cache over the rows). `overwrite`:
+    /// the first row block writes grad instead of adding to it.
+    fn gradient_block(
+        &self,
+        preds: &[T],
+        (r0, r1): (usize, usize),
+        (c0, c1): (usize, usize),
+        mut grad: ArrayViewMut2<T>,
+        overwrite: bool,
+    ) {
         let Dims { n, c, .. } = self.dims;
-        let cp = self.groups();
         let scale = T::of(1.0 / (n * c) as f64);
         let (tr, tc) = self.tile;
-        let (rows, cols) = (tr.min(r1 - r0), tc.min(cp));
+        let (rows, cols) = (tr.min(r1 - r0), tc.min(c1 - c0));
         let mut buf = self.scratch(rows * cols);
-        for j0 in (0..cp).step_by(cols.max(1)) {
-            let j1 = (j0 + cols).min(cp);
-            let mut g = grad.slice_mut(s![j0..j1, ..]);
+        for j0 in (c0..c1).step_by(cols.max(1)) {
+            let j1 = (j0 + cols).min(c1);
+            let mut g = grad.slice_mut(s![j0 - c0..j1 - c0, ..]);
             let mut mbuf = ArrayViewMut2::from_shape((rows, j1 - j0), &mut buf[..rows * (j1 - j0)])
                 .expect("block");
             for b0 in (r0..r1).step_by(tr) {
@@ -258,11 +269,16 @@ impl<T: Real> CpuBackend<T> {
                             .for_each_set_in(r, off + i0, off + i1, |i| ml[i - off - i0] = res);
                     }
                 }
+                let beta = if overwrite && b0 == r0 {
+                    T::zero()
+                } else {
+                    T::one()
+                };
                 mat_mul(
                     T::one(),
                     &m.t(),
                     &self.x.slice(s![b0..b1, ..]),
-                    T::one(),
+                    beta,
                     &mut g,
                 );
             }
@@ -356,14 +372,35 @@ impl<T: Real> Backend for CpuBackend<T> {
     }
 
     fn gradient(&self, preds: &Vec<T>, grad: &mut Vec<T>) -> Result<()> {
-        let d = self.dims.d;
-        grad.fill(T::zero());
+        let Dims { n, d, .. } = self.dims;
         let cp = self.groups();
-        let mut gview = ArrayViewMut2::from_shape((cp, d), grad.as_mut_slice()).expect("cp x d");
-        if self.threads == 1 {
-            self.gradient_rows(preds, 0, self.dims.n, gview);
+        if n == 0 || cp == 0 {
+            grad.fill(T::zero());
             return Ok(());
         }
+        let mut gview = ArrayViewMut2::from_shape((cp, d), grad.as_mut_slice()).expect("cp x d");
+        if self.threads == 1 {
+            self.gradient_block(preds, (0, n), (0, cp), gview, true);
+            return Ok(());
+        }
+        if cp >= COLUMN_SPLIT_PER_THREAD * self.threads {
+            // Each thread owns a range of groups over all rows: no partial gradients to zero,
+            // hold and add (at MNIST widths each is c p d values), and the same sums whatever
+            // the thread count.
+            let per = cp.div_ceil(self.threads);
+            std::thread::scope(|sc| {
+                for (t, gv) in gview
+                    .axis_chunks_iter_mut(ndarray::Axis(0), per)
+                    .enumerate()
+                {
+                    let cols = (t * per, t * per + gv.nrows());
+                    sc.spawn(move || self.gradient_block(preds, (0, n), cols, gv, true));
+                }
+            });
+            return Ok(());
+        }
+        grad.fill(T::zero());
+        let mut gview = ArrayViewMut2::from_shape((cp, d), grad.as_mut_slice()).expect("cp x d");
         let ranges = self.ranges();
         // Thread 0 accumulates into the output; the others into their own buffers, added after.
         let partials: Vec<Vec<T>> = std::thread::scope(|sc| {
@@ -373,13 +410,13 @@ impl<T: Real> Backend for CpuBackend<T> {
                     sc.spawn(move || {
                         let mut g = self.take(cp * d);
                         let gv = ArrayViewMut2::from_shape((cp, d), &mut g[..]).expect("cp x d");
-                        self.gradient_rows(preds, r0, r1, gv);
+                        self.gradient_block(preds, (r0, r1), (0, cp), gv, false);
                         g
                     })
                 })
                 .collect();
             let (r0, r1) = ranges[0];
-            self.gradient_rows(preds, r0, r1, gview.view_mut());
+            self.gradient_block(preds, (r0, r1), (0, cp), gview.view_mut(), false);
             handles
                 .into_iter()
                 .map(|h| h.join().expect("gradient worker panicked"))

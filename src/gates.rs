@@ -1,6 +1,7 @@
 //! Gate vectors g_1..g_p (the d x p matrix G) and their activation patterns
 //! D_i = diag(1[X g_i > 0]) (strict inequality, as scnn), bit-packed.
 
+use crate::backend::cpu::mat_mul;
 use crate::data::npy;
 use crate::error::{Error, Result};
 use crate::mask::BitMask;
@@ -190,9 +191,11 @@ pub fn patterns(x: &Array2<f64>, g: &Array2<f64>) -> BitMask {
     let (n, p) = (x.nrows(), g.ncols());
     let mut mask = BitMask::zeros(n, p);
     let block = (1 << 20) / p.max(1) + 1;
+    let mut zbuf = Array2::zeros((block.min(n), p));
     for start in (0..n).step_by(block) {
         let end = (start + block).min(n);
-        let z = x.slice(s![start..end, ..]).dot(g);
+        let mut z = zbuf.slice_mut(s![..end - start, ..]);
+        mat_mul(1.0, &x.slice(s![start..end, ..]), g, 0.0, &mut z);
         for (r, row) in z.axis_iter(Axis(0)).enumerate() {
             for (i, &v) in row.iter().enumerate() {
                 if v > 0.0 {

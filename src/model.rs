@@ -10,11 +10,12 @@
 //! `b1` (h) when the preprocessing has offsets (`--bias` or `--standardize`). The metadata entry
 //! `cvxnn` holds the JSON of [`ModelMeta`].
 
+use crate::backend::cpu::mat_mul;
 use crate::data::preprocess::Preprocess;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
 use crate::problem::Task;
-use ndarray::{Array1, Array2, s};
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, s};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -169,22 +170,54 @@ impl Network {
             ));
         }
         // Row blocks keep the two rows x hidden intermediates small (full MNIST with 2,000
-        // hidden units would otherwise hold 2 x 960 MB).
+        // hidden units would otherwise hold 2 x 960 MB); row ranges run on scoped threads
+        // (scoring the training and test rows took longer than a solver iteration).
+        let (n, c) = (x.nrows(), self.w2.nrows());
         let block = ((1usize << 22) / self.hidden().max(1)).max(1);
-        let mut out = Array2::zeros((x.nrows(), self.w2.nrows()));
-        for r0 in (0..x.nrows()).step_by(block) {
-            let xb = x.slice(s![r0..(r0 + block).min(x.nrows()), ..]);
-            let gate = xb.dot(&self.gates.t()) + &self.gate_bias;
-            let mut act = xb.dot(&self.w1.t()) + &self.b1;
-            act.zip_mut_with(&gate, |a, &z| {
-                if z <= 0.0 {
-                    *a = 0.0
-                }
-            });
-            out.slice_mut(s![r0..r0 + xb.nrows(), ..])
-                .assign(&act.dot(&self.w2.t()));
+        let mut out = Array2::zeros((n, c));
+        if n == 0 {
+            return Ok(out);
         }
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        let per = n.div_ceil(cores.min(n.div_ceil(block)).max(1));
+        std::thread::scope(|sc| {
+            for (t, chunk) in out.axis_chunks_iter_mut(ndarray::Axis(0), per).enumerate() {
+                let xs = x.slice(s![t * per..t * per + chunk.nrows(), ..]);
+                sc.spawn(move || self.forward_rows(xs, chunk, block));
+            }
+        });
         Ok(out)
+    }
+
+    /// Outputs of the rows of `x` into `out`, `block` rows at a time.
+    fn forward_rows(&self, x: ArrayView2<f64>, mut out: ArrayViewMut2<f64>, block: usize) {
+        let h = self.hidden();
+        let mut gate = Array2::zeros((block.min(x.nrows()), h));
+        let mut act = gate.clone();
+        for r0 in (0..x.nrows()).step_by(block) {
+            let r1 = (r0 + block).min(x.nrows());
+            let xb = x.slice(s![r0..r1, ..]);
+            let mut g = gate.slice_mut(s![..r1 - r0, ..]);
+            let mut a = act.slice_mut(s![..r1 - r0, ..]);
+            mat_mul(1.0, &xb, &self.gates.t(), 0.0, &mut g);
+            mat_mul(1.0, &xb, &self.w1.t(), 0.0, &mut a);
+            ndarray::Zip::from(a.rows_mut())
+                .and(g.rows())
+                .for_each(|mut ar, gr| {
+                    for (((av, &gv), &b1), &gb) in
+                        ar.iter_mut().zip(gr).zip(&self.b1).zip(&self.gate_bias)
+                    {
+                        *av = if gv + gb <= 0.0 { 0.0 } else { *av + b1 };
+                    }
+                });
+            mat_mul(
+                1.0,
+                &a,
+                &self.w2.t(),
+                0.0,
+                &mut out.slice_mut(s![r0..r1, ..]),
+            );
+        }
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {

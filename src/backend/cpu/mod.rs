@@ -1,7 +1,8 @@
 //! The CPU backend, generic over f32 and f64. The masked products are blocked GEMMs
 //! (the `gemm` crate, see gemm.rs): for a block of B rows, Z = X_B U^T (B x cp) and the mask
 //! bits select and sum Z's entries per output, so the n x (c p) matrix is never formed beyond B
-//! rows. Row ranges run on scoped threads; each thread owns its block buffers.
+//! rows (tiles.rs). Scoped threads take row ranges (forward, lifted passes) or, on wide
+//! problems, group ranges (gradient); each thread owns its block buffers.
 
 mod cone;
 mod gemm;

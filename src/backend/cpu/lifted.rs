@@ -142,47 +142,67 @@ fn trial_segment_body<T: Real>(
     acc.map(|a| a.iter().fold(0.0, |t, x| t + x))
 }
 
-/// The segment kernels compiled for AVX2 where the CPU has it, else as built: the same
-/// arithmetic in the same order, only wider.
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use super::*;
+/// The segment kernels compiled for AVX-512 or AVX2 where the CPU has them, else as built: the
+/// same arithmetic in the same order, only wider (one copy per feature set, from one macro).
+macro_rules! wide_copies {
+    ($module:ident, $features:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        mod $module {
+            use super::*;
 
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx,avx2")]
-    pub(super) fn gradient_segment<T: Real>(
-        z: &[T],
-        shift: &[T],
-        so: &[T],
-        on: &[T],
-        res: f64,
-        scale: f64,
-        weight: f64,
-        out: &mut [T],
-    ) -> f64 {
-        gradient_segment_body(z, shift, so, on, res, scale, weight, out)
-    }
+            #[allow(clippy::too_many_arguments)]
+            #[target_feature(enable = $features)]
+            pub(super) fn gradient_segment<T: Real>(
+                z: &[T],
+                shift: &[T],
+                so: &[T],
+                on: &[T],
+                res: f64,
+                scale: f64,
+                weight: f64,
+                out: &mut [T],
+            ) -> f64 {
+                gradient_segment_body(z, shift, so, on, res, scale, weight, out)
+            }
 
-    #[target_feature(enable = "avx,avx2")]
-    pub(super) fn trial_segment<T: Real>(
-        zv: &[T],
-        zs: &mut [T],
-        shift: &[T],
-        so: &[T],
-        on: &[T],
-        scale: f64,
-    ) -> [f64; 4] {
-        trial_segment_body(zv, zs, shift, so, on, scale)
-    }
+            #[target_feature(enable = $features)]
+            pub(super) fn trial_segment<T: Real>(
+                zv: &[T],
+                zs: &mut [T],
+                shift: &[T],
+                so: &[T],
+                on: &[T],
+                scale: f64,
+            ) -> [f64; 4] {
+                trial_segment_body(zv, zs, shift, so, on, scale)
+            }
+        }
+    };
+}
+wide_copies!(avx2, "avx,avx2");
+wide_copies!(avx512, "avx,avx2,avx512f");
+
+/// Which wide copy may run (the standard library caches the CPU query).
+#[derive(Clone, Copy, PartialEq)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+enum Wide {
+    Avx512,
+    Avx2,
+    None,
 }
 
-/// Whether the AVX2 copies may run (the standard library caches the CPU query).
 #[inline(always)]
-fn has_avx2() -> bool {
+fn wide() -> Wide {
     #[cfg(target_arch = "x86_64")]
-    return std::arch::is_x86_feature_detected!("avx2");
-    #[cfg(not(target_arch = "x86_64"))]
-    false
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return Wide::Avx512;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return Wide::Avx2;
+        }
+    }
+    Wide::None
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -197,10 +217,16 @@ fn gradient_segment<T: Real>(
     weight: f64,
     out: &mut [T],
 ) -> f64 {
+    // SAFETY (both calls): the CPU has the features the copy is compiled with (`wide`).
     #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: the CPU has the features the copy is compiled with (checked above).
-        return unsafe { avx2::gradient_segment(z, shift, so, on, res, scale, weight, out) };
+    match wide() {
+        Wide::Avx512 => {
+            return unsafe { avx512::gradient_segment(z, shift, so, on, res, scale, weight, out) };
+        }
+        Wide::Avx2 => {
+            return unsafe { avx2::gradient_segment(z, shift, so, on, res, scale, weight, out) };
+        }
+        Wide::None => {}
     }
     gradient_segment_body(z, shift, so, on, res, scale, weight, out)
 }
@@ -214,10 +240,12 @@ fn trial_segment<T: Real>(
     on: &[T],
     scale: f64,
 ) -> [f64; 4] {
+    // SAFETY (both calls): as above.
     #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: as above.
-        return unsafe { avx2::trial_segment(zv, zs, shift, so, on, scale) };
+    match wide() {
+        Wide::Avx512 => return unsafe { avx512::trial_segment(zv, zs, shift, so, on, scale) },
+        Wide::Avx2 => return unsafe { avx2::trial_segment(zv, zs, shift, so, on, scale) },
+        Wide::None => {}
     }
     trial_segment_body(zv, zs, shift, so, on, scale)
 }
@@ -535,43 +563,5 @@ impl<T: Real> CpuBackend<T> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rng::Rng;
-
-    /// The dispatched kernels (AVX2 where the CPU has it) give the portable build's bits: same
-    /// operations in the same order, on lengths with and without a tail, f32 and f64.
-    fn kernels_match<T: Real>() {
-        let mut r = Rng::new(11);
-        for len in [1, 7, 8, 50, 101] {
-            let mut v = |lo: f64| -> Vec<T> { (0..len).map(|_| T::of(lo + r.normal())).collect() };
-            let (z, shift, zv, step) = (v(0.0), v(0.5), v(0.0), v(0.0));
-            let on: Vec<T> = (0..len)
-                .map(|k| T::of((k * 7 % 3 == 0) as u8 as f64))
-                .collect();
-            let so: Vec<T> = (0..len)
-                .map(|k| T::of(if k % 5 < 2 { 1.0 } else { -1.0 }))
-                .collect();
-            let (mut o1, mut o2) = (vec![T::zero(); len], vec![T::zero(); len]);
-            let a = gradient_segment_body(&z, &shift, &so, &on, 0.3, 1.7, 0.9, &mut o1);
-            let b = gradient_segment(&z, &shift, &so, &on, 0.3, 1.7, 0.9, &mut o2);
-            assert_eq!(a.to_bits(), b.to_bits(), "gradient sum, len {len}");
-            assert_eq!(o1, o2, "gradient coefficients, len {len}");
-            let (mut s1, mut s2) = (step.clone(), step);
-            let a = trial_segment_body(&zv, &mut s1, &shift, &so, &on, 1.3);
-            let b = trial_segment(&zv, &mut s2, &shift, &so, &on, 1.3);
-            assert_eq!(
-                a.map(f64::to_bits),
-                b.map(f64::to_bits),
-                "trial sums, len {len}"
-            );
-            assert_eq!(s1, s2, "trial point, len {len}");
-        }
-    }
-
-    #[test]
-    fn dispatched_segment_kernels_equal_the_portable_ones() {
-        kernels_match::<f64>();
-        kernels_match::<f32>();
-    }
-}
+#[path = "lifted_tests.rs"]
+mod tests;

@@ -179,7 +179,10 @@ impl Network {
             return Ok(out);
         }
         let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-        let per = n.div_ceil(cores.min(n.div_ceil(block)).max(1));
+        let threads = cores.min(n.div_ceil(block)).max(1);
+        let per = n.div_ceil(threads);
+        // The threads share the one block's worth of intermediates (peak memory as on one).
+        let block = (block / threads).max(1);
         std::thread::scope(|sc| {
             for (t, chunk) in out.axis_chunks_iter_mut(ndarray::Axis(0), per).enumerate() {
                 let xs = x.slice(s![t * per..t * per + chunk.nrows(), ..]);

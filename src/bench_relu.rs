@@ -89,6 +89,8 @@ pub fn digits_three_ways(
 ) -> Result<Vec<DigitsRow>> {
     let cfg = ProblemConfig {
         gates,
+        // scnn's scaling: the table compares with scnn's AL and with earlier runs.
+        scaling: crate::data::preprocess::Scaling::Unitize,
         ..ProblemConfig::default()
     };
     let prep = train::prepare_on(&cfg, device)?;

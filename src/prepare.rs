@@ -42,7 +42,7 @@ impl Default for ProblemConfig {
             gates_file: None,
             gate_kind: gates::GateKind::Dense,
             gate_active: None,
-            scaling: Scaling::Unitize,
+            scaling: Scaling::Standardize,
             bias: false,
             seed: 0,
         }

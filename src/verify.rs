@@ -2,7 +2,8 @@
 //! operation (at U = 0 and at a random point) and solve by solve.
 //!
 //! Tolerances (relative, max |a - b| / max |b|): GPU f32: operations 1e-4, final objective
-//! 1e-4, test accuracy within 0.01. GPU f64: operations 1e-9, final objective 1e-8, test accuracy
+//! 1e-4 (or, for solves stopped by the gap, the larger certified gap over the objective, when
+//! that is looser), test accuracy within 0.01. GPU f64: operations 1e-9, final objective 1e-8, test accuracy
 //! equal. Iteration counts and active-neuron sets are reported, not judged: in f32 a group whose
 //! norm is at the threshold may go either way without changing the objective.
 
@@ -156,10 +157,17 @@ fn run_gpu<T: GpuReal>(
     let sc = solver::solve(&cpu, params, None, &mut StopWhen(stop))?;
     let sg = solver::solve(&gpu, params, None, &mut StopWhen(stop))?;
     stopped(&[sc.status, sg.status])?;
+    // Two solves certified by duality gaps G both lie in [P*, P* + G]: where the stop is a loose
+    // gap (the default 1e-2 on well-fitted data allows a large part of the objective) they may
+    // differ by up to the larger gap without either being wrong.
+    let certified = match (sc.gap, sg.gap, params.get().gap_tol) {
+        (Some(a), Some(b), Some(_)) => a.max(b).max(0.0) / sc.objective,
+        _ => 0.0,
+    };
     checks.push(Check {
         what: "final objective".into(),
         value: (sc.objective - sg.objective).abs() / sc.objective,
-        tol: Some(obj_tol),
+        tol: Some(obj_tol.max(certified)),
     });
     let net = |s: &Solution| train::network(prep, cfg, params, s);
     let (nc, ng) = (net(&sc), net(&sg));

@@ -42,17 +42,21 @@ fn forward_from_file(bytes: &[u8], x: &Array2<f64>) -> Vec<f64> {
     let (_, w1) = read("w1");
     let (w2s, w2) = read("w2");
     let (h, d, c) = (gs[0], gs[1], w2s[0]);
-    assert_eq!(
-        st.names().len(),
-        3,
-        "no offsets expected with the default preprocessing"
-    );
+    // Offsets, present when the preprocessing centers the columns (the default) or adds a bias.
+    let offsets = |name: &str| {
+        if st.names().contains(&name) {
+            read(name).1
+        } else {
+            vec![0.0; h]
+        }
+    };
+    let (gb, b1) = (offsets("gate_bias"), offsets("b1"));
     let mut out = vec![0.0; x.nrows() * c];
     for r in 0..x.nrows() {
         for k in 0..h {
-            let z: f64 = (0..d).map(|j| x[[r, j]] * gates[k * d + j]).sum();
+            let z: f64 = (0..d).map(|j| x[[r, j]] * gates[k * d + j]).sum::<f64>() + gb[k];
             if z > 0.0 {
-                let a: f64 = (0..d).map(|j| x[[r, j]] * w1[k * d + j]).sum();
+                let a: f64 = (0..d).map(|j| x[[r, j]] * w1[k * d + j]).sum::<f64>() + b1[k];
                 for l in 0..c {
                     out[r * c + l] += w2[l * h + k] * a;
                 }
@@ -62,16 +66,25 @@ fn forward_from_file(bytes: &[u8], x: &Array2<f64>) -> Vec<f64> {
     out
 }
 
-/// Prepares and solves `cfg` on the CPU in f64, as `cvxnn train --device cpu` does.
+/// Prepares and solves `cfg` on the CPU in f64.
 fn fit(
     cfg: &ProblemConfig,
     params: &cvxnn::solver::FistaParams,
+) -> (train::Prepared, cvxnn::solver::Solution) {
+    fit_in(cfg, params, Precision::F64)
+}
+
+/// Prepares and solves `cfg` on the CPU in `precision`, as `cvxnn train --device cpu` does.
+fn fit_in(
+    cfg: &ProblemConfig,
+    params: &cvxnn::solver::FistaParams,
+    precision: Precision,
 ) -> (train::Prepared, cvxnn::solver::Solution) {
     let prep = train::prepare(cfg).unwrap();
     let sol = train::solve_cpu(
         &prep,
         params,
-        Precision::F64,
+        precision,
         CpuOptions::default(),
         None,
         &mut Silent,
@@ -166,14 +179,20 @@ fn cli_train_then_predict_matches_in_memory_model() {
         gates: 60,
         ..Default::default()
     };
-    // The CLI's default stop: the relative duality gap.
+    // The CLI's default stop, the relative duality gap, and the precision that goes with it on
+    // the CPU (f32 for gaps >= 1e-4).
     let params = FistaSettings {
         gap_tol: Some(cvxnn::solver::DEFAULT_GAP_TOL),
         ..Default::default()
     }
     .check()
     .unwrap();
-    let (prep, sol) = fit(&cfg, &params);
+    let precision = train::Device::Cpu(CpuOptions::default()).default_precision({
+        let s = params.get();
+        cvxnn::device::gap_stop(true, s.regularizer, s.lambda, s.gap_tol)
+    });
+    assert_eq!(precision, Precision::F32);
+    let (prep, sol) = fit_in(&cfg, &params, precision);
     assert_eq!(
         summary["iterations"].as_u64().unwrap() as usize,
         sol.iterations

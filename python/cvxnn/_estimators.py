@@ -179,8 +179,9 @@ _DOC_PARAMS = """
         Nonzero features per gate for ``gate_type="feature-sparse"``.
     regularizer : {"neuron-gl1", "feature-gl1", "l1", "l2", "none"}, default="neuron-gl1"
         The penalty R(U).
-    preprocessing : {"unitize", "standardize", "none"}, default="unitize"
-        Column scaling fitted on the training rows and folded into the saved network.
+    preprocessing : {"standardize", "unitize", "none"}, default="standardize"
+        Column scaling fitted on the training rows and folded into the saved network
+        (``unitize`` is scnn's: each column divided by its L2 norm).
     fit_bias : bool, default=False
         Append a ones column (a bias for every neuron and gate).
     stop : {"gap", "subgradient"}, default="gap"
@@ -202,7 +203,8 @@ _DOC_PARAMS = """
         Where to solve: ``auto`` takes a hardware GPU when there is one, else the CPU;
         ``gpu`` also accepts software adapters (lavapipe).
     precision : {"f32", "f64"}, default=None
-        Arithmetic; None means f64 on the CPU and f32 on a GPU.
+        Arithmetic; None means f32 on a GPU, and on the CPU f32 for a gated fit that
+        stops on a relative duality gap >= 1e-4 (f64 otherwise).
     random_state : int, RandomState or None, default=0
         Seed of the gates (the CLI's ``--seed``).
     warm_start : bool, default=False
@@ -379,7 +381,7 @@ class _GatedParams:
 
     def __init__(self, lam=_DEFAULTS["lam"], n_gates=_DEFAULTS["n_gates"], gates=None,
                  gate_type="dense", gate_order=10, regularizer="neuron-gl1",
-                 preprocessing="unitize", fit_bias=False, stop="gap",
+                 preprocessing="standardize", fit_bias=False, stop="gap",
                  gap_tol=_DEFAULTS["gap_tol"], tol=_DEFAULTS["tol"],
                  max_iter=_DEFAULTS["max_iter"], time_limit=None, step0=_DEFAULTS["step0"],
                  working_set="auto", device="auto", precision=None, random_state=0,
@@ -411,7 +413,7 @@ class _ReluParams(_GatedParams):
 
     def __init__(self, lam=_DEFAULTS["lam"], n_gates=_DEFAULTS["n_gates"], gates=None,
                  gate_type="dense", gate_order=10, regularizer="neuron-gl1",
-                 preprocessing="unitize", fit_bias=False, stop="gap",
+                 preprocessing="standardize", fit_bias=False, stop="gap",
                  gap_tol=_DEFAULTS["gap_tol"], tol=_DEFAULTS["tol"],
                  max_iter=_DEFAULTS["max_iter"], time_limit=None, step0=_DEFAULTS["step0"],
                  working_set="auto", device="auto", precision=None, random_state=0,

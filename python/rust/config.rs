@@ -58,7 +58,7 @@ pub fn defaults() -> serde_json::Value {
         "gate_type": "dense",
         "gate_order": 10,
         "regularizer": "neuron-gl1",
-        "preprocessing": "unitize",
+        "preprocessing": serde_json::to_value(p.scaling).expect("a unit variant"),
         "fit_bias": p.bias,
         "stop": "gap",
         "gap_tol": DEFAULT_GAP_TOL,
@@ -204,7 +204,13 @@ impl Config {
             block_cols: 0,
         };
         let device = Device::resolve(which, self.adapter.as_deref(), cpu)?;
-        let precision = precision.unwrap_or(device.default_precision());
+        let gap_stop = cvxnn::device::gap_stop(
+            self.model == "gated" && self.decompose.is_none(),
+            choice::<Regularizer>("regularizer", &self.regularizer)?,
+            self.lam,
+            (self.stop == "gap").then_some(self.gap_tol),
+        );
+        let precision = precision.unwrap_or(device.default_precision(gap_stop));
         Ok((device, precision))
     }
 }

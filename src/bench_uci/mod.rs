@@ -195,6 +195,9 @@ pub fn load(root: &Path, name: &str, gates: usize, seed: u64, device: &Device) -
         test_fraction: 0.0,
         gates,
         seed,
+        // scnn's scaling, as in the recorded tables and the peers' runs (the collection's
+        // features are standardized already).
+        scaling: crate::data::preprocess::Scaling::Unitize,
         ..ProblemConfig::default()
     };
     let loaded = prepare::from_datasets(&cfg, fit, Some(set.test.clone()), None)?;

@@ -202,11 +202,15 @@ pub struct ProblemArgs {
     /// Fraction of training rows each gate is active on, with --gate-bias quantile [default: 0.5].
     #[arg(long, allow_hyphen_values = true)]
     gate_active: Option<f64>,
-    /// Standardize columns (zero mean, unit variance) instead of dividing by their L2 norms.
-    #[arg(long, conflicts_with = "no_unitize")]
+    /// Column scaling, fitted on the training rows: standardize (zero mean, unit variance),
+    /// unitize (divide by the L2 norm: scnn's default) or none.
+    #[arg(long, value_enum, default_value = "standardize")]
+    scaling: Scaling,
+    /// Same as --scaling standardize (kept for older commands).
+    #[arg(long, conflicts_with_all = ["no_unitize", "scaling"])]
     standardize: bool,
-    /// Use the features unscaled.
-    #[arg(long)]
+    /// Same as --scaling none (kept for older commands).
+    #[arg(long, conflicts_with = "scaling")]
     no_unitize: bool,
     /// Append a ones column (first-layer bias).
     #[arg(long)]
@@ -292,7 +296,7 @@ impl ProblemArgs {
         } else if self.no_unitize {
             Scaling::None
         } else {
-            Scaling::Unitize
+            self.scaling
         };
         Ok(ProblemConfig {
             data: self.data.data.clone(),
@@ -336,7 +340,8 @@ pub struct DeviceArgs {
     /// Use the GPU adapter whose name contains this (case-insensitive); see `cvxnn devices`.
     #[arg(long)]
     adapter: Option<String>,
-    /// Floating-point precision (default: f64 on the CPU, f32 on a GPU).
+    /// Floating-point precision [default: f32 on a GPU; on the CPU f32 for a gated solve that
+    /// stops on a relative duality gap >= 1e-4, else f64].
     #[arg(long, value_enum)]
     precision: Option<Precision>,
     /// CPU worker threads (0: all cores).

@@ -159,7 +159,15 @@ pub fn run(a: PathArgs) -> cvxnn::Result<i32> {
     plan_files(&a, given.as_deref().unwrap_or(&[]))?;
     let loaded = train::load_problem(&cfg)?;
     let device = a.device.resolve()?;
-    let precision = a.device.precision.unwrap_or(device.default_precision());
+    // A lam = 0 in the list stops on the subgradient rule: then f64 for the whole path.
+    let lam_min = given
+        .as_deref()
+        .map_or(1.0, |l| l.iter().copied().fold(f64::INFINITY, f64::min));
+    let gap_stop = cvxnn::device::gap_stop(true, a.regularizer, lam_min, base.gap_tol);
+    let precision = a
+        .device
+        .precision
+        .unwrap_or(device.default_precision(gap_stop));
     let prep = train::with_patterns(loaded, &device)?;
     let (quiet, json) = (a.output.quiet, a.output.json);
     let lambdas = match given {

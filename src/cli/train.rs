@@ -187,7 +187,16 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
     // The data is read and checked before any GPU adapter is probed.
     let loaded = train::load_problem(&cfg)?;
     let device = a.device.resolve()?;
-    let precision = a.device.precision.unwrap_or(device.default_precision());
+    let gap_stop = cvxnn::device::gap_stop(
+        a.model == ModelKind::Gated && a.decompose.is_none(),
+        a.solver.regularizer,
+        a.solver.lambda,
+        a.solver.gap_tol(),
+    );
+    let precision = a
+        .device
+        .precision
+        .unwrap_or(device.default_precision(gap_stop));
     let prep = train::with_patterns(loaded, &device)?;
     let dims_note = format!(
         "data {}: {} train rows{}, {} features -> {} after preprocessing; {}; gates: {} drawn, {} kept ({} all-zero and {} duplicate patterns dropped)",

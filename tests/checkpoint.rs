@@ -130,9 +130,18 @@ fn augmented_lagrangian_run_resumes_across_outer_steps() {
     let ck = ck.to_str().unwrap();
     // A loose tolerance makes short outer steps: 300 iterations take about a dozen.
     let relu = [
-        "train", "--device", "cpu", "--model", "relu", "--gates", "4", "--tol", "1e-5",
+        "train",
+        "--device",
+        "cpu",
+        "--model",
+        "relu",
+        "--gates",
+        "4",
+        "--tol",
+        "1e-5",
         // scnn's scaling: on these columns the budget ends inside an outer step.
-        "--scaling", "unitize",
+        "--scaling",
+        "unitize",
     ];
     let run = |extra: &[&str]| train_on(&relu, extra);
     let full = run(&["--max-iters", "300"]);

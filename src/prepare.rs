@@ -159,6 +159,15 @@ pub fn from_datasets(
     }
     let task = Task::resolve(cfg.task, &train)?;
     let y = task.targets(&train)?;
+    if cfg.scaling == Scaling::Standardize && train.n() < 2 {
+        // One row has no variance: every column would standardize to 0.
+        return Err(Error::Data(format!(
+            "{}: standardizing the columns needs at least 2 training rows, got n_samples = {}; \
+             scale with unitize or none instead",
+            train.name,
+            train.n()
+        )));
+    }
     let pre = Preprocess::fit(&train.x, cfg.scaling, cfg.bias);
     let x = pre.apply(&train.x);
     let bad_col = (0..pre.scale.len()).find(|&j| {

@@ -59,7 +59,7 @@ def test_gpu_agrees_with_the_cpu(digits):
     Xtr, Xte, ytr, _ = digits
     X, y = Xtr[:300], ytr[:300]
     kw = dict(lam=1e-3, n_gates=30, gap_tol=1e-4, working_set="off")
-    cpu = cvxnn.ConvexGatedReLUClassifier(device="cpu", **kw).fit(X, y)
+    cpu = cvxnn.ConvexGatedReLUClassifier(device="cpu", precision="f64", **kw).fit(X, y)
     gpu = cvxnn.ConvexGatedReLUClassifier(device="gpu", **kw).fit(X, y)
     assert gpu.report_["device"].startswith("gpu-f32")
     # f32 on the device against f64 on the host: both reach rel_gap 1e-4, so their objectives

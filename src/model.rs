@@ -7,7 +7,7 @@
 //!   a_k = 1[x . gates_k + gate_bias_k > 0] * (x . w1_k + b1_k),   y = w2 a.
 //!
 //! Saved as safetensors (f64): `gates` (h, d), `w1` (h, d), `w2` (c, h), and `gate_bias` (h),
-//! `b1` (h) when the preprocessing has offsets (`--bias` or `--standardize`). The metadata entry
+//! `b1` (h) when the preprocessing has offsets (`--bias`, or standardized columns: the default). The metadata entry
 //! `cvxnn` holds the JSON of [`ModelMeta`].
 
 use crate::backend::cpu::mat_mul;

@@ -7,6 +7,7 @@
 mod cone;
 mod gemm;
 mod lifted;
+mod masked;
 mod pool;
 mod sparse;
 mod tiles;

@@ -5,6 +5,7 @@
 //! bit-identical to the dense path.
 
 use super::CpuBackend;
+use super::masked::{LANES, reduce};
 use super::mat_mul;
 use crate::real::Real;
 use ndarray::{ArrayView2, ArrayViewMut2, s};
@@ -39,8 +40,8 @@ impl<T: Real> CpuBackend<T> {
     }
 
     /// `forward_rows` for weights nonzero only on `nonzero`, when one tile spans all groups:
-    /// per row and output, the sum over the set gates in ascending order, as the dense path
-    /// forms it (its zero columns add exact zeros).
+    /// per row and output, the sum over the set gates in the dense path's lanes and order (its
+    /// zero columns add exact zeros).
     pub(super) fn forward_rows_sparse(
         &self,
         u: &[T],
@@ -54,14 +55,14 @@ impl<T: Real> CpuBackend<T> {
         if k == 0 {
             return;
         }
-        // Output and mask column of every packed group, interleaved in a pooled buffer.
+        // Output, mask column and sum lane (as in masked.rs) of every packed group, interleaved in a pooled buffer.
         let mut l = 0;
         let mut cols = self.take_indices();
         for &g in nonzero {
             while g >= self.starts[l + 1] {
                 l += 1;
             }
-            cols.extend([l, self.mask_base(l) + g - self.starts[l]]);
+            cols.extend([l, self.mask_base(l) + g - self.starts[l], g % LANES]);
         }
         let packed = self.pack_groups(u, nonzero);
         let wt = ArrayView2::from_shape((k, d), &packed[..])
@@ -83,20 +84,20 @@ impl<T: Real> CpuBackend<T> {
             for r in b0..b1 {
                 let zr = &buf[(r - b0) * k..(r - b0 + 1) * k];
                 let words = self.mask.row(r);
-                let mut acc = T::zero();
+                let mut acc = [T::zero(); LANES];
                 let mut cur = cols[0];
-                for (lc, &v) in cols.chunks_exact(2).zip(zr) {
-                    let (l, i) = (lc[0], lc[1]);
+                for (lc, &v) in cols.chunks_exact(3).zip(zr) {
+                    let (l, i, lane) = (lc[0], lc[1], lc[2]);
                     if l != cur {
-                        out[(r - r0) * c + cur] = T::zero() + acc;
-                        (acc, cur) = (T::zero(), l);
+                        out[(r - r0) * c + cur] = T::zero() + reduce(&acc);
+                        (acc, cur) = ([T::zero(); LANES], l);
                     }
                     // Times the bit, not a branch (random bits mispredict): an unset gate adds
-                    // a zero, which leaves the sum as the dense path's.
+                    // a zero, which leaves the lane's sum as the dense path's.
                     let bit = (words[i >> 6] >> (i & 63)) & 1;
-                    acc = acc + v * T::of(bit as f64);
+                    acc[lane] = acc[lane] + v * T::of(bit as f64);
                 }
-                out[(r - r0) * c + cur] = T::zero() + acc;
+                out[(r - r0) * c + cur] = T::zero() + reduce(&acc);
             }
         }
         self.give(buf);

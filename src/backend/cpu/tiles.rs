@@ -2,6 +2,7 @@
 //! cache-sized buffer, then the mask bits select and sum (forward) or scatter the residuals
 //! (gradient). The group-sparse forward is in sparse.rs.
 
+use super::masked::{masked_keep, masked_sum};
 use super::{CpuBackend, mat_mul};
 use crate::backend::Dims;
 use crate::real::Real;
@@ -27,6 +28,7 @@ impl<T: Real> CpuBackend<T> {
         for j0 in (0..cp).step_by(cols.max(1)) {
             let j1 = (j0 + cols).min(cp);
             let w = wt.slice(s![.., j0..j1]);
+            let segs = self.tile_segments(j0, j1);
             let mut zbuf = ArrayViewMut2::from_shape((rows, j1 - j0), &mut buf[..rows * (j1 - j0)])
                 .expect("block");
             for b0 in (r0..r1).step_by(tr) {
@@ -42,20 +44,27 @@ impl<T: Real> CpuBackend<T> {
                 for r in b0..b1 {
                     let zr = z.row(r - b0);
                     let zr = zr.as_slice().expect("row-major block");
-                    for (l, i0, i1, at) in self.segments(j0, j1) {
-                        let zl = &zr[at..];
-                        let mut acc = T::zero();
-                        let off = self.mask_base(l);
-                        self.mask.for_each_set_in(r, off + i0, off + i1, |i| {
-                            acc = acc + zl[i - off - i0]
-                        });
+                    let words = self.mask.row(r);
+                    for seg in segs.chunks_exact(4) {
+                        let (l, len, at, pos) = (seg[0], seg[1], seg[2], seg[3]);
                         let o = &mut out[(r - r0) * c + l];
-                        *o = *o + acc;
+                        *o = *o + masked_sum(zr, at, len, words, pos);
                     }
                 }
             }
+            self.give_indices(segs);
         }
         self.give(buf);
+    }
+
+    /// The segments of the tile of columns [j0, j1) as (output, length, first column in the
+    /// tile, its mask column) quadruples, once per tile instead of once per row (pooled).
+    fn tile_segments(&self, j0: usize, j1: usize) -> Vec<usize> {
+        let mut segs = self.take_indices();
+        for (l, i0, i1, at) in self.segments(j0, j1) {
+            segs.extend([l, i1 - i0, at, self.mask_base(l) + i0]);
+        }
+        segs
     }
 
     /// Gradient rows [c0, c1) (grad's row 0 is group c0) from data rows [r0, r1):
@@ -78,23 +87,30 @@ impl<T: Real> CpuBackend<T> {
         for j0 in (c0..c1).step_by(cols.max(1)) {
             let j1 = (j0 + cols).min(c1);
             let mut g = grad.slice_mut(s![j0 - c0..j1 - c0, ..]);
+            let segs = self.tile_segments(j0, j1);
             let mut mbuf = ArrayViewMut2::from_shape((rows, j1 - j0), &mut buf[..rows * (j1 - j0)])
                 .expect("block");
             for b0 in (r0..r1).step_by(tr) {
                 let b1 = (b0 + tr).min(r1);
                 let mut m = mbuf.slice_mut(s![..b1 - b0, ..]);
-                // Zero the block, then set the entries of the gates active on each row: the
-                // set-bit walk beat a select per entry here (working-set sub-problems).
-                m.fill(T::zero());
+                // Each segment is filled with its output's residual, then the entries of the
+                // gates off on the row are zeroed: in one pass over the row on a packed
+                // sub-problem (its mask columns are the tile's, j0 on), else per segment. The
+                // segments cover the tile's columns, so every entry is written.
                 for r in b0..b1 {
                     let mut mr = m.row_mut(r - b0);
                     let mr = mr.as_slice_mut().expect("row-major block");
-                    for (l, i0, i1, at) in self.segments(j0, j1) {
+                    let words = self.mask.row(r);
+                    for seg in segs.chunks_exact(4) {
+                        let (l, len, at, pos) = (seg[0], seg[1], seg[2], seg[3]);
                         let res = (preds[r * c + l] - self.y[[r, l]]) * scale;
-                        let ml = &mut mr[at..];
-                        let off = self.mask_base(l);
-                        self.mask
-                            .for_each_set_in(r, off + i0, off + i1, |i| ml[i - off - i0] = res);
+                        mr[at..at + len].fill(res);
+                        if !self.packed {
+                            masked_keep(&mut mr[at..at + len], words, pos);
+                        }
+                    }
+                    if self.packed {
+                        masked_keep(mr, words, j0);
                     }
                 }
                 let beta = if overwrite && b0 == r0 {
@@ -110,6 +126,7 @@ impl<T: Real> CpuBackend<T> {
                     &mut g,
                 );
             }
+            self.give_indices(segs);
         }
         self.give(buf);
     }

@@ -230,8 +230,10 @@ mod tests {
                         assert_eq!(sum.f().to_bits(), want, "len {len} pos {pos} start {start}");
                         let body = masked_sum_body(row, start, len, &words, pos);
                         assert_eq!(body.f().to_bits(), want);
-                        let exact: f64 =
-                            (0..len).filter(|&k| bit(pos + k)).map(|k| row[start + k].f()).sum();
+                        let exact: f64 = (0..len)
+                            .filter(|&k| bit(pos + k))
+                            .map(|k| row[start + k].f())
+                            .sum();
                         assert!((sum.f() - exact).abs() <= 1e-3 * (1.0 + exact.abs()));
                     }
                 }

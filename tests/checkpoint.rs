@@ -57,7 +57,7 @@ fn stopped_and_resumed_run_matches_the_uninterrupted_one() {
     // Another lambda is another run.
     let out = Command::new(env!("CARGO_BIN_EXE_cvxnn"))
         .args(BASE)
-        .args(["--no-save", "--lambda", "1e-4", "--resume", ck])
+        .args(["--no-save", "--lambda", "1e-3", "--resume", ck])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -56,6 +56,23 @@ def three_class():
     return "3-class n 1500 d 30 (150 gates, lam 1e-4)", x, np.argmax(out, axis=1), 150, 1e-4, True
 
 
+def sparse_regression():
+    name, x, y, p, _, classes = regression()
+    return name.replace("lam 1e-4", "lam 0.05 lambda_max"), x, y, p, ("rel", 0.05), classes
+
+
+def sparse_three_class():
+    name, x, y, p, _, classes = three_class()
+    return name.replace("lam 1e-4", "lam 0.05 lambda_max"), x, y, p, ("rel", 0.05), classes
+
+
+def lambda_max(x, yt, g):
+    """The smallest lam with U = 0 optimal: max over gates and outputs of ||X^T D_i y_l|| / (n c)."""
+    d_mask = (x @ g > 0).astype(float)
+    n, c = yt.shape
+    return np.linalg.norm(np.einsum("np,nc,nd->pcd", d_mask, yt, x), axis=2).max() / (n * c)
+
+
 def targets(y, classes):
     if not classes:
         return y.reshape(-1, 1).astype(float)
@@ -134,12 +151,17 @@ def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target/release/cvxnn")
     gap_tol = 1e-6
     print("| problem | scnn s (1 / 2 threads) | scnn objective | cvxnn s to scnn's objective | "
-          "its, products | cvxnn s to rel_gap 1e-6 | its, products | process wall s | speed-up |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for make in (digits, regression, three_class):
+          "its, products | cvxnn s to rel_gap 1e-6 | its, products | process wall s | active groups | speed-up |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    # The last two: the generated problems at the digits' relative lambda (0.058 lambda_max
+    # there), where their solutions are sparse too; at lam 1e-4 they are dense.
+    for make in (digits, regression, three_class, sparse_regression, sparse_three_class):
         name, x, y, p, lam, classes = make()
         g = np.random.default_rng(123).standard_normal((x.shape[1], p))
         yt = targets(y, classes)
+        if isinstance(lam, tuple):
+            lam = lam[1] * lambda_max(x, yt, g)
+            name = f"{name} = {lam:.3g}"
         with tempfile.TemporaryDirectory() as work:
             np.save(os.path.join(work, "g.npy"), g)
             np.savez(os.path.join(work, "data.npz"), X=x, y=y)
@@ -151,12 +173,12 @@ def main():
             summary, rows, wall = run_cvxnn(binary, work, classes, lam, gap_tol)
         reach = next((r for r in rows if r["objective"] <= s_obj), None)
         last = rows[-1]
-        to_obj = (f"{reach['time_s']:.2f}", f"{reach['iteration']}, {reach['products']}") if reach \
+        to_obj = (f"{reach['time_s']:.2f}", f"{reach['iteration']}, {reach['products']:.0f}") if reach \
             else ("not reached", "-")
         ratio = f"{s_time / reach['time_s']:.1f}x" if reach else "-"
         print(f"| {name} | {scnn[1][0]:.2f} / {scnn[2][0]:.2f} | {s_obj:.10e} | {to_obj[0]} | {to_obj[1]} | "
-              f"{last['time_s']:.2f} ({summary['status']}) | {last['iteration']}, {last['products']} | "
-              f"{wall:.2f} | {ratio} |", flush=True)
+              f"{last['time_s']:.2f} ({summary['status']}) | {last['iteration']}, {last['products']:.0f} | "
+              f"{wall:.2f} | {summary['active_neurons']} of {yt.shape[1] * p} | {ratio} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -167,7 +167,7 @@ def _convex_shape(weights, est):
 
 # Constructor parameters shared by the four estimators, with the CLI's defaults.
 _DOC_PARAMS = """
-    lam : float, default=1e-5
+    lam : float, default=1e-4
         Regularization strength lambda (``--lambda``).
     n_gates : int, default=200
         Number of gate vectors drawn (``--gates``); ignored when ``gates`` is given.

@@ -533,6 +533,7 @@ impl<'a, B: Backend> Fista<'a, B> {
             cone_penalty: self.cpen,
             penalty: self.pen,
             grad_norm_sq: self.gnsq,
+            momentum: self.t,
             gap: self.gap.map(|g| g.gap),
             rel_gap: self.gap.map(|g| g.rel_gap),
             products: self.ops.products as f64,

@@ -13,7 +13,7 @@ pub const DEFAULT_GAP_TOL: f64 = 1e-2;
 ///
 /// | name | default | meaning | valid |
 /// |---|---|---|---|
-/// | lambda | 1e-5 | regularization strength | >= 0 |
+/// | lambda | 1e-4 | regularization strength | >= 0 |
 /// | regularizer | neuron-gl1 | R(U) | |
 /// | tol | 1e-6 | stop when squared min-norm subgradient norm <= tol | > 0 |
 /// | max_iters | 10000 | iteration budget | >= 1 |
@@ -48,7 +48,7 @@ pub struct FistaSettings {
 impl Default for FistaSettings {
     fn default() -> Self {
         FistaSettings {
-            lambda: 1e-5,
+            lambda: 1e-4,
             regularizer: Regularizer::NeuronGl1,
             tol: 1e-6,
             max_iters: 10_000,

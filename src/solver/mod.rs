@@ -72,6 +72,8 @@ pub struct Solution {
     pub products: f64,
     /// Step size at the end (useful for warm starts).
     pub step: f64,
+    /// R-FISTA's momentum t at the end (1 after a restart), for warm starts that keep it.
+    pub momentum: f64,
     /// Line searches that hit the try limit and took the tiny fallback step.
     pub line_search_failures: usize,
     pub time_s: f64,

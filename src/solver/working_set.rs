@@ -45,6 +45,10 @@ pub const AUTO_MIN_RATIO: f64 = 0.025;
 /// Gates per output in the first working set (beside twice the active ones).
 pub const INITIAL_GATES: usize = 10;
 
+/// An inner solve keeps the previous one's momentum when the working set grew by at most this
+/// factor.
+pub const KEEP_MOMENTUM_GROWTH: f64 = 1.2;
+
 /// Whether a gated solve iterates on working sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -158,6 +162,7 @@ pub fn solve_ws<B: Backend>(
         products: run.products,
         step: run.eta,
         line_search_failures: run.failures,
+        momentum: run.t,
         time_s: run.start.elapsed().as_secs_f64(),
         working_set: Some(WsSummary {
             outer: run.outer,
@@ -202,6 +207,12 @@ struct WsRun<'a, B: Backend> {
     /// U on the host (c, p, d) and on the device.
     u: Vec<f64>,
     ubuf: B::Buf,
+    /// The last inner solve's extrapolated point V (c, p, d; empty before one) and momentum
+    /// t: the next inner solve continues the acceleration instead of restarting it.
+    v: Vec<f64>,
+    t: f64,
+    /// Whether the next inner solve keeps `v` and `t` (see `next`).
+    keep_momentum: bool,
     preds: B::Buf,
     grad: B::Buf,
     screened: Vec<bool>,
@@ -247,6 +258,11 @@ impl<'a, B: Backend> WsRun<'a, B> {
             s,
             norms: be.design_norms()?,
             ubuf: be.upload(&u)?,
+            v: resume
+                .filter(|st| st.t > 1.0 && st.v.len() == u.len())
+                .map_or_else(Vec::new, |st| st.v.clone()),
+            t: resume.map_or(1.0, |st| st.t),
+            keep_momentum: false,
             u,
             preds: z,
             grad: be.zeros(dims.weights())?,
@@ -425,42 +441,39 @@ impl<'a, B: Backend> WsRun<'a, B> {
             best_dual: &self.best_dual,
             sizes: (size, self.screened_count()),
         };
+        let (p, d) = (dims.p, dims.d);
         let sol = match gates {
             Some(gates) => {
                 let sub = be.restrict(gates)?;
-                let uw = gather(&self.u, gates, dims.p, dims.d);
+                let uw = gather(&self.u, gates, p, d);
+                let carried = self.carried(|v| gather(v, gates, p, d), &uw);
+                let start = carried.as_ref().map_or(Start::Weights(&uw), Start::Resume);
                 let mut ws = Workspace::new(&sub, &smooth)?;
-                let sol = solve_in(
-                    &sub,
-                    &params,
-                    &mut ws,
-                    Start::Weights(&uw),
-                    &smooth,
-                    &mut obs,
-                )?;
+                let sol = solve_in(&sub, &params, &mut ws, start, &smooth, &mut obs)?;
                 let uw = sub.download(ws.u())?;
+                let vw = sub.download(&ws.v)?;
                 // The groups outside W are zero: the sub-problem's predictions are U's.
                 sub.copy(&ws.pu, &mut self.preds)?;
                 self.u.iter_mut().for_each(|v| *v = 0.0);
-                scatter(&uw, gates, dims.p, dims.d, &mut self.u);
+                scatter(&uw, gates, p, d, &mut self.u);
+                self.v = vec![0.0; self.u.len()];
+                scatter(&vw, gates, p, d, &mut self.v);
                 sol
             }
             None => {
+                let u = self.u.clone();
+                let carried = self.carried(|v| v.to_vec(), &u);
+                let start = carried.as_ref().map_or(Start::Weights(&u), Start::Resume);
                 let mut ws = Workspace::new(be, &smooth)?;
-                let sol = solve_in(
-                    be,
-                    &params,
-                    &mut ws,
-                    Start::Weights(&self.u),
-                    &smooth,
-                    &mut obs,
-                )?;
+                let sol = solve_in(be, &params, &mut ws, start, &smooth, &mut obs)?;
                 self.u = be.download(ws.u())?;
+                self.v = be.download(&ws.v)?;
                 be.copy(&ws.pu, &mut self.preds)?;
                 self.full_gap = sol.gap.zip(sol.rel_gap);
                 sol
             }
         };
+        self.t = sol.momentum;
         self.ubuf = be.upload(&self.u)?;
         self.products += sol.products * obs.unit;
         self.iterations += sol.iterations;
@@ -468,6 +481,18 @@ impl<'a, B: Backend> WsRun<'a, B> {
         self.eta = sol.step;
         self.inner_status = Some(sol.status);
         Ok(())
+    }
+
+    /// The start of an inner solve that keeps the last one's momentum: U (`u`, already on the
+    /// sub-problem's groups), V moved there by `restrict` (groups new to the set are zero in
+    /// both) and t. None where there is none to keep (the first solve, or a restart just now).
+    fn carried(&self, restrict: impl Fn(&[f64]) -> Vec<f64>, u: &[f64]) -> Option<FistaState> {
+        if !self.keep_momentum || self.t <= 1.0 || self.v.len() != self.u.len() {
+            return None;
+        }
+        let mut st = full_state(0, self.t, self.eta, 0, u.to_vec(), restrict(&self.v), &[]);
+        st.f_init = self.state.loss + self.s.lambda * self.state.pen;
+        Some(st)
     }
 
     fn info(&self) -> IterInfo {
@@ -492,14 +517,16 @@ impl<'a, B: Backend> WsRun<'a, B> {
         }
     }
 
-    /// The full problem's state at U as R-FISTA checkpoints it (V = U, t = 1).
+    /// The full problem's state at U as R-FISTA checkpoints it, with the last inner V and t.
     fn state(&self) -> FistaState {
+        let carry = self.t > 1.0 && self.v.len() == self.u.len();
         full_state(
             self.iterations,
+            if carry { self.t } else { 1.0 },
             self.eta,
             self.failures,
             self.u.clone(),
-            self.u.clone(),
+            if carry { &self.v } else { &self.u }.clone(),
             &self.best_dual,
         )
     }
@@ -517,7 +544,12 @@ impl<B: Backend> Iterative for WsRun<'_, B> {
 
     fn next(&mut self, cx: Ctx<'_>) -> Result<Option<IterInfo>> {
         let dims = self.be.dims();
+        let before: usize = self.ks.iter().sum();
         let gates = self.choose();
+        // Momentum carries over only while the set stays about the same: after a growth
+        // step the old V points the wrong way (measured on the digits: 1.5x the iterations).
+        self.keep_momentum =
+            self.ks.iter().sum::<usize>() as f64 <= KEEP_MOMENTUM_GROWTH * before as f64;
         let tol = self.s.gap_tol.expect("working sets run on the gap rule");
         self.prev_rel_gap = self.rel_gap();
         let size: usize = self.ks.iter().sum();

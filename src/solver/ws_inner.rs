@@ -8,6 +8,7 @@ use std::time::Instant;
 
 pub(super) fn full_state(
     iteration: usize,
+    t: f64,
     eta: f64,
     failures: usize,
     u: Vec<f64>,
@@ -16,7 +17,7 @@ pub(super) fn full_state(
 ) -> FistaState {
     FistaState {
         iteration,
-        t: 1.0,
+        t,
         eta,
         f_init: 0.0,
         failures,
@@ -71,15 +72,15 @@ impl Observer for WsObs<'_> {
             }
             None => (st.u.clone(), st.v.clone()),
         };
-        let mut full = full_state(
+        let full = full_state(
             self.base + st.iteration,
+            st.t,
             st.eta,
             st.failures,
             u,
             v,
             self.best_dual,
         );
-        full.t = st.t;
         self.inner.checkpoint(&full)
     }
     fn observe(&mut self, info: &IterInfo) {

@@ -7,6 +7,7 @@
 use super::CpuBackend;
 use super::cone::cone_curvature;
 use super::mat_mul;
+use super::wide::{Wide, wide};
 use crate::backend::{ConePenalty, ConeTerms, Dims, LiftedTrial};
 use crate::real::Real;
 use ndarray::{ArrayView2, ArrayViewMut2, s};
@@ -181,29 +182,6 @@ macro_rules! wide_copies {
 }
 wide_copies!(avx2, "avx,avx2");
 wide_copies!(avx512, "avx,avx2,avx512f");
-
-/// Which wide copy may run (the standard library caches the CPU query).
-#[derive(Clone, Copy, PartialEq)]
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-enum Wide {
-    Avx512,
-    Avx2,
-    None,
-}
-
-#[inline(always)]
-fn wide() -> Wide {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            return Wide::Avx512;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            return Wide::Avx2;
-        }
-    }
-    Wide::None
-}
 
 #[allow(clippy::too_many_arguments)]
 #[inline]

@@ -5,6 +5,7 @@
 //! a third of a solve. Here the bits are read 64 at a time and each entry is selected, so the
 //! compiler emits masked vector operations (an AVX-512 and an AVX2 copy are chosen at run time).
 
+use super::wide::{Wide, wide};
 use crate::real::Real;
 
 /// Lanes of the forward's sum: column t of a block row goes to accumulator t mod LANES, and
@@ -126,32 +127,7 @@ macro_rules! wide_copies {
     };
 }
 wide_copies!(avx2, "avx,avx2");
-wide_copies!(avx512, "avx,avx2,avx512f,avx512bw,avx512vl");
-
-#[derive(Clone, Copy)]
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-enum Wide {
-    Avx512,
-    Avx2,
-    None,
-}
-
-#[inline(always)]
-fn wide() -> Wide {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-        {
-            return Wide::Avx512;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            return Wide::Avx2;
-        }
-    }
-    Wide::None
-}
+wide_copies!(avx512, "avx,avx2,avx512f");
 
 /// Sum of row[start + k] over the k < len whose bit pos + k is set in the mask row `words`,
 /// in lanes by row column (see `masked_sum_body`).

@@ -11,6 +11,7 @@ mod masked;
 mod pool;
 mod sparse;
 mod tiles;
+mod wide;
 
 use super::{Backend, ConePenalty, ConeTerms, Dims, LiftedTrial};
 use crate::error::{Error, Result};

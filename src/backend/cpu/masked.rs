@@ -1,16 +1,16 @@
 //! The mask passes of the dense products in vector lanes: the forward's sum of a row's block
 //! entries over the gates set in the mask, and the gradient's zeroing of a block row's
-//! residuals where the gate is off. A walk over the set bits costs a
-//! mispredicted branch per mask word and a serial add chain; on the digits these passes took
-//! a third of a solve. Here the bits are read 64 at a time and each entry is selected, so the
+//! residuals where the gate is off. A walk over the set bits costs a mispredicted branch per
+//! mask word and a serial add chain; on the digits (d = 65) these passes took a third of a
+//! working-set solve. Here the bits are read 64 at a time and each entry is selected, so the
 //! compiler emits masked vector operations (an AVX-512 and an AVX2 copy are chosen at run time).
 
 use super::wide::{Wide, wide};
 use crate::real::Real;
 
 /// Lanes of the forward's sum: column t of a block row goes to accumulator t mod LANES, and
-/// the lanes are added in one fixed order (`reduce`). The group-sparse forward uses the same lanes,
-/// so both paths give the same bits.
+/// the lanes are added in one fixed order (`reduce`). The group-sparse forward uses the same
+/// lanes, so both paths give the same bits.
 pub(super) const LANES: usize = 8;
 
 /// The 64 mask bits of a row from column `pos` on (columns past the row read as unset).

@@ -55,7 +55,8 @@ impl<T: Real> CpuBackend<T> {
         if k == 0 {
             return;
         }
-        // Output, mask column and sum lane (as in masked.rs) of every packed group, interleaved in a pooled buffer.
+        // Output, mask column and sum lane (as in masked.rs) of every packed group,
+        // interleaved in a pooled buffer.
         let mut l = 0;
         let mut cols = self.take_indices();
         for &g in nonzero {

@@ -547,7 +547,7 @@ impl<B: Backend> Iterative for WsRun<'_, B> {
         let before: usize = self.ks.iter().sum();
         let gates = self.choose();
         // Momentum carries over only while the set stays about the same: after a growth
-        // step the old V points the wrong way (measured on the digits: 1.5x the iterations).
+        // step the old V points the wrong way (measured on the digits: 1.5x the products).
         self.keep_momentum =
             self.ks.iter().sum::<usize>() as f64 <= KEEP_MOMENTUM_GROWTH * before as f64;
         let tol = self.s.gap_tol.expect("working sets run on the gap rule");

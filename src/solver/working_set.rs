@@ -211,8 +211,6 @@ struct WsRun<'a, B: Backend> {
     /// t: the next inner solve continues the acceleration instead of restarting it.
     v: Vec<f64>,
     t: f64,
-    /// Whether the next inner solve keeps `v` and `t` (see `next`).
-    keep_momentum: bool,
     preds: B::Buf,
     grad: B::Buf,
     screened: Vec<bool>,
@@ -262,7 +260,6 @@ impl<'a, B: Backend> WsRun<'a, B> {
                 .filter(|st| st.t > 1.0 && st.v.len() == u.len())
                 .map_or_else(Vec::new, |st| st.v.clone()),
             t: resume.map_or(1.0, |st| st.t),
-            keep_momentum: false,
             u,
             preds: z,
             grad: be.zeros(dims.weights())?,
@@ -416,7 +413,13 @@ impl<'a, B: Backend> WsRun<'a, B> {
 
     /// Solves the sub-problem on `gates` (or the full problem, `None`) from U to `tol`, and
     /// takes its iterate, step and counts.
-    fn inner(&mut self, gates: Option<&[Vec<usize>]>, tol: f64, cx: Ctx<'_>) -> Result<()> {
+    fn inner(
+        &mut self,
+        gates: Option<&[Vec<usize>]>,
+        tol: f64,
+        keep_momentum: bool,
+        cx: Ctx<'_>,
+    ) -> Result<()> {
         let be = self.be;
         let dims = be.dims();
         let settings = FistaSettings {
@@ -446,7 +449,9 @@ impl<'a, B: Backend> WsRun<'a, B> {
             Some(gates) => {
                 let sub = be.restrict(gates)?;
                 let uw = gather(&self.u, gates, p, d);
-                let carried = self.carried(|v| gather(v, gates, p, d), &uw);
+                let carried = keep_momentum
+                    .then(|| self.carried(|v| gather(v, gates, p, d), &uw))
+                    .flatten();
                 let start = carried.as_ref().map_or(Start::Weights(&uw), Start::Resume);
                 let mut ws = Workspace::new(&sub, &smooth)?;
                 let sol = solve_in(&sub, &params, &mut ws, start, &smooth, &mut obs)?;
@@ -461,9 +466,12 @@ impl<'a, B: Backend> WsRun<'a, B> {
                 sol
             }
             None => {
-                let u = self.u.clone();
-                let carried = self.carried(|v| v.to_vec(), &u);
-                let start = carried.as_ref().map_or(Start::Weights(&u), Start::Resume);
+                let carried = keep_momentum
+                    .then(|| self.carried(|v| v.to_vec(), &self.u))
+                    .flatten();
+                let start = carried
+                    .as_ref()
+                    .map_or(Start::Weights(&self.u), Start::Resume);
                 let mut ws = Workspace::new(be, &smooth)?;
                 let sol = solve_in(be, &params, &mut ws, start, &smooth, &mut obs)?;
                 self.u = be.download(ws.u())?;
@@ -487,7 +495,7 @@ impl<'a, B: Backend> WsRun<'a, B> {
     /// sub-problem's groups), V moved there by `restrict` (groups new to the set are zero in
     /// both) and t. None where there is none to keep (the first solve, or a restart just now).
     fn carried(&self, restrict: impl Fn(&[f64]) -> Vec<f64>, u: &[f64]) -> Option<FistaState> {
-        if !self.keep_momentum || self.t <= 1.0 || self.v.len() != self.u.len() {
+        if self.t <= 1.0 || self.v.len() != self.u.len() {
             return None;
         }
         let mut st = full_state(0, self.t, self.eta, 0, u.to_vec(), restrict(&self.v), &[]);
@@ -548,7 +556,7 @@ impl<B: Backend> Iterative for WsRun<'_, B> {
         let gates = self.choose();
         // Momentum carries over only while the set stays about the same: after a growth
         // step the old V points the wrong way (measured on the digits: 1.5x the products).
-        self.keep_momentum =
+        let keep_momentum =
             self.ks.iter().sum::<usize>() as f64 <= KEEP_MOMENTUM_GROWTH * before as f64;
         let tol = self.s.gap_tol.expect("working sets run on the gap rule");
         self.prev_rel_gap = self.rel_gap();
@@ -561,10 +569,10 @@ impl<B: Backend> Iterative for WsRun<'_, B> {
             // A packed copy of most groups costs nearly the full problem: finish there.
             self.went_full = true;
             self.ks = vec![dims.p; dims.c];
-            self.inner(None, tol, cx)?;
+            self.inner(None, tol, keep_momentum, cx)?;
         } else {
             let inner_tol = (INNER_FRACTION * self.prev_rel_gap).max(0.1 * tol);
-            self.inner(Some(&gates), inner_tol, cx)?;
+            self.inner(Some(&gates), inner_tol, keep_momentum, cx)?;
         }
         self.outer += 1;
         self.measure(true)?;

@@ -45,8 +45,7 @@ pub const AUTO_MIN_RATIO: f64 = 0.025;
 /// Gates per output in the first working set (beside twice the active ones).
 pub const INITIAL_GATES: usize = 10;
 
-/// An inner solve keeps the previous one's momentum when the working set grew by at most this
-/// factor.
+/// An inner solve keeps the last one's momentum if the working set grew by at most this.
 pub const KEEP_MOMENTUM_GROWTH: f64 = 1.2;
 
 /// Whether a gated solve iterates on working sets.
@@ -207,8 +206,7 @@ struct WsRun<'a, B: Backend> {
     /// U on the host (c, p, d) and on the device.
     u: Vec<f64>,
     ubuf: B::Buf,
-    /// The last inner solve's extrapolated point V (c, p, d; empty before one) and momentum
-    /// t: the next inner solve continues the acceleration instead of restarting it.
+    /// The last inner solve's V (c, p, d; empty before one) and t, which the next may keep.
     v: Vec<f64>,
     t: f64,
     preds: B::Buf,

@@ -38,6 +38,33 @@ fn time_median(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
     Ok(t[t.len() / 2])
 }
 
+/// Median wall time of each of `ops` operations (`run(i)` runs operation i), timed in turns,
+/// rep by rep (after one warm-up run each): on a shared VM a slow spell then slows every
+/// operation alike instead of one of them, which keeps their ratios.
+fn time_in_turns(
+    reps: usize,
+    ops: usize,
+    mut run: impl FnMut(usize) -> Result<()>,
+) -> Result<Vec<f64>> {
+    for i in 0..ops {
+        run(i)?;
+    }
+    let mut t = vec![Vec::with_capacity(reps); ops];
+    for _ in 0..reps.max(1) {
+        for (i, ti) in t.iter_mut().enumerate() {
+            let s = Instant::now();
+            run(i)?;
+            ti.push(s.elapsed().as_secs_f64());
+        }
+    }
+    Ok(t.into_iter()
+        .map(|mut ti| {
+            ti.sort_by(|a, b| a.total_cmp(b));
+            ti[ti.len() / 2]
+        })
+        .collect())
+}
+
 /// Plain GEMM X (n x d) W (d x cp), rows split over the same threads, written to a full output.
 fn plain_gemm<T: Real>(x: &Array2<T>, w: &Array2<T>, out: &mut Array2<T>, threads: usize) {
     let n = x.nrows();
@@ -60,12 +87,19 @@ pub fn generated(dims: Dims, seed: u64) -> (Array2<f64>, Array2<f64>, BitMask) {
     (x, y, mask)
 }
 
-/// Times the backend's operations; `gemm_rate`: the reference GEMM's flop/s; `sync` waits for
-/// the device (a no-op on the CPU).
+/// The reference GEMM: its rate measured beforehand, or a run of it to time in turns with the
+/// masked products.
+pub enum Reference<'a> {
+    Rate(Option<f64>),
+    Run(&'a mut dyn FnMut()),
+}
+
+/// Times the backend's operations against the reference GEMM; `sync` waits for the device (a
+/// no-op on the CPU).
 pub fn time_backend<B: Backend>(
     be: &B,
     reps: usize,
-    gemm_rate: Option<f64>,
+    gemm: Reference<'_>,
     sync: &dyn Fn() -> Result<()>,
 ) -> Result<Vec<BenchRow>> {
     let dims = be.dims();
@@ -76,6 +110,30 @@ pub fn time_backend<B: Backend>(
     let mut grad = be.zeros(dims.weights())?;
     let mut out = be.zeros(dims.weights())?;
     let flops = dims.product_flops();
+    // GEMM (where timed here), forward and gradient in turns.
+    let (gemm_rate, t_fwd, t_grad) = match gemm {
+        Reference::Rate(rate) => {
+            let t = time_in_turns(reps, 2, |i| {
+                match i {
+                    0 => be.forward(&u, &mut preds)?,
+                    _ => be.gradient(&preds, &mut grad)?,
+                }
+                sync()
+            })?;
+            (rate, t[0], t[1])
+        }
+        Reference::Run(g) => {
+            let t = time_in_turns(reps, 3, |i| {
+                match i {
+                    0 => g(),
+                    1 => be.forward(&u, &mut preds)?,
+                    _ => be.gradient(&preds, &mut grad)?,
+                }
+                sync()
+            })?;
+            (Some(flops / t[0]), t[1], t[2])
+        }
+    };
     let product = |op, t: f64| BenchRow {
         op,
         ms: t * 1e3,
@@ -92,20 +150,8 @@ pub fn time_backend<B: Backend>(
     if let Some(g) = gemm_rate {
         rows.push(product("gemm (reference)", flops / g));
     }
-    rows.push(product(
-        "masked forward",
-        time_median(reps, || {
-            be.forward(&u, &mut preds)?;
-            sync()
-        })?,
-    ));
-    rows.push(product(
-        "gradient",
-        time_median(reps, || {
-            be.gradient(&preds, &mut grad)?;
-            sync()
-        })?,
-    ));
+    rows.push(product("masked forward", t_fwd));
+    rows.push(product("gradient", t_grad));
     rows.push(other(
         "prox step + norm",
         time_median(reps, || {
@@ -168,11 +214,8 @@ pub fn run_cpu<T: Real>(
     let xt = x.mapv(T::of);
     let wt = Array2::from_shape_simple_fn((d, c * p), || T::of(rng.normal()));
     let mut out = Array2::<T>::zeros((n, c * p));
-    let t_gemm = time_median(reps, || {
-        plain_gemm(&xt, &wt, &mut out, threads.max(1));
-        Ok(())
-    })?;
-    time_backend(&be, reps, Some(dims.product_flops() / t_gemm), &|| Ok(()))
+    let mut gemm = || plain_gemm(&xt, &wt, &mut out, threads.max(1));
+    time_backend(&be, reps, Reference::Run(&mut gemm), &|| Ok(()))
 }
 
 pub fn run_gpu<T: GpuReal>(
@@ -215,7 +258,7 @@ pub fn run_gpu<T: GpuReal>(
         }
     };
     let be = GpuBackend::<T>::new(ctx, &x, &y, &mask, opts)?;
-    let mut rows = time_backend(&be, reps, gemm, &|| be.sync())?;
+    let mut rows = time_backend(&be, reps, Reference::Rate(gemm), &|| be.sync())?;
     // The same products timed on the device (timestamps around the passes): no submission,
     // wait or host overhead.
     let mut rng = Rng::new(7);

@@ -10,9 +10,9 @@
 //! - priorities (celer): (lam - |a_l| m ||G_{l,i}||) / ||D_i X||_F, the distance of the group's
 //!   dual constraint from theta_l; active groups come first;
 //! - a working set of the k_l best groups of every output l, k_l at least [`ACTIVE_FACTOR`]
-//!   times output l's active count (never dropping an active group), doubled when an outer step gains less
-//!   than half of the gap, and at most its count of unscreened groups; past [`FULL_FRACTION`]
-//!   of all groups the full problem is solved instead (never much slower than it);
+//!   times output l's active count (never dropping an active group), doubled when an outer
+//!   step gains less than half of the gap, and at most its count of unscreened groups; past
+//!   [`FULL_FRACTION`] of all groups the full problem is solved instead;
 //! - R-FISTA on the packed sub-problem ([`Backend::restrict`]), warm-started, until its own
 //!   relative gap is [`INNER_FRACTION`] of the outer one.
 //!

@@ -27,15 +27,7 @@ pub struct BenchRow {
 
 /// Median wall time of `reps` runs of `f`, in seconds (after one warm-up run).
 fn time_median(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
-    f()?;
-    let mut t = Vec::with_capacity(reps);
-    for _ in 0..reps.max(1) {
-        let s = Instant::now();
-        f()?;
-        t.push(s.elapsed().as_secs_f64());
-    }
-    t.sort_by(|a, b| a.total_cmp(b));
-    Ok(t[t.len() / 2])
+    Ok(time_in_turns(reps, 1, |_| f())?[0])
 }
 
 /// Median wall time of each of `ops` operations (`run(i)` runs operation i), timed in turns,
@@ -110,30 +102,26 @@ pub fn time_backend<B: Backend>(
     let mut grad = be.zeros(dims.weights())?;
     let mut out = be.zeros(dims.weights())?;
     let flops = dims.product_flops();
-    // GEMM (where timed here), forward and gradient in turns.
-    let (gemm_rate, t_fwd, t_grad) = match gemm {
-        Reference::Rate(rate) => {
-            let t = time_in_turns(reps, 2, |i| {
-                match i {
-                    0 => be.forward(&u, &mut preds)?,
-                    _ => be.gradient(&preds, &mut grad)?,
+    // GEMM (where timed here), forward and gradient in turns; `skip` drops the GEMM's turn.
+    let mut gemm = gemm;
+    let skip = usize::from(matches!(gemm, Reference::Rate(_)));
+    let t = time_in_turns(reps, 3 - skip, |i| {
+        match i + skip {
+            0 => {
+                if let Reference::Run(g) = &mut gemm {
+                    g()
                 }
-                sync()
-            })?;
-            (rate, t[0], t[1])
+            }
+            1 => be.forward(&u, &mut preds)?,
+            _ => be.gradient(&preds, &mut grad)?,
         }
-        Reference::Run(g) => {
-            let t = time_in_turns(reps, 3, |i| {
-                match i {
-                    0 => g(),
-                    1 => be.forward(&u, &mut preds)?,
-                    _ => be.gradient(&preds, &mut grad)?,
-                }
-                sync()
-            })?;
-            (Some(flops / t[0]), t[1], t[2])
-        }
+        sync()
+    })?;
+    let gemm_rate = match gemm {
+        Reference::Rate(rate) => rate,
+        Reference::Run(_) => Some(flops / t[0]),
     };
+    let (t_fwd, t_grad) = (t[1 - skip], t[2 - skip]);
     let product = |op, t: f64| BenchRow {
         op,
         ms: t * 1e3,

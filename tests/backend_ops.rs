@@ -433,6 +433,41 @@ fn gradient_matches_central_differences_f64() {
     }
 }
 
+/// Where the CPU gradient splits columns over the threads (64 groups a thread or more), it
+/// gives the same bits on 1, 2 and 3 threads, with one tile per thread or, under small tiles,
+/// threads taking many tiles from the shared queue. (A row split adds partial sums.)
+#[test]
+fn cpu_gradient_bits_do_not_depend_on_the_threads() {
+    for (k, &(n, d, p, c)) in SHAPES.iter().enumerate() {
+        let prob = problem(n, d, p, c, 60 + k as u64);
+        let u = rand_weights(c * prob.g.ncols() * d, 3);
+        for block_cols in [0, 7] {
+            let cp = c * prob.g.ncols();
+            let grads: Vec<Vec<u64>> = [1, 2, 3]
+                .iter()
+                .filter(|&&threads| threads == 1 || cp >= 64 * threads)
+                .map(|&threads| {
+                    let opts = CpuOptions {
+                        threads,
+                        block_rows: 0,
+                        block_cols,
+                    };
+                    let be = cpu64(&prob, opts);
+                    backend_gradient(&be, &u)
+                        .iter()
+                        .map(|v| v.to_bits())
+                        .collect()
+                })
+                .collect();
+            assert!(
+                grads.windows(2).all(|w| w[0] == w[1]),
+                "shape {:?} block_cols {block_cols}",
+                (n, d, p, c)
+            );
+        }
+    }
+}
+
 /// Timestamp queries time both products on the device where the adapter has them (lavapipe
 /// does), and the products they time are the real ones: the forward recorded for the timer
 /// leaves the same predictions as `forward`.

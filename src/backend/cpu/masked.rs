@@ -84,21 +84,21 @@ fn masked_sum_body<T: Real>(row: &[T], start: usize, len: usize, words: &[u64], 
     reduce(&acc)
 }
 
-/// out[k] zeroed where mask bit pos + k is unset.
+/// out[k] = value(out[k]) where mask bit pos + k is set, else zero.
 #[inline(always)]
-fn masked_keep_body<T: Real>(out: &mut [T], words: &[u64], pos: usize) {
+fn masked_map_body<T: Real>(out: &mut [T], words: &[u64], pos: usize, value: impl Fn(T) -> T) {
     let full = out.len() - out.len() % 64;
     let (main, rest) = out.split_at_mut(full);
     for (q, block) in main.chunks_exact_mut(64).enumerate() {
         let bits = bits_from(words, pos + 64 * q);
         let block: &mut [T; 64] = block.try_into().expect("exact block");
         for (j, o) in block.iter_mut().enumerate() {
-            *o = select(bits, j, *o);
+            *o = select(bits, j, value(*o));
         }
     }
     let bits = bits_from(words, pos + full);
     for (k, o) in rest.iter_mut().enumerate() {
-        *o = select(bits, k, *o);
+        *o = select(bits, k, value(*o));
     }
 }
 
@@ -121,7 +121,12 @@ macro_rules! wide_copies {
 
             #[target_feature(enable = $features)]
             pub(super) fn masked_keep<T: Real>(out: &mut [T], words: &[u64], pos: usize) {
-                masked_keep_body(out, words, pos)
+                masked_map_body(out, words, pos, |v| v)
+            }
+
+            #[target_feature(enable = $features)]
+            pub(super) fn masked_fill<T: Real>(out: &mut [T], v: T, words: &[u64], pos: usize) {
+                masked_map_body(out, words, pos, |_| v)
             }
         }
     };
@@ -159,7 +164,21 @@ pub(super) fn masked_keep<T: Real>(out: &mut [T], words: &[u64], pos: usize) {
         Wide::Avx2 => return unsafe { avx2::masked_keep(out, words, pos) },
         Wide::None => {}
     }
-    masked_keep_body(out, words, pos)
+    masked_map_body(out, words, pos, |v| v)
+}
+
+/// out[k] = v where bit pos + k is set in the mask row `words`, else zero: the gradient's
+/// residual block row in one write (a fill and then `masked_keep` pass over it twice more).
+#[inline]
+pub(super) fn masked_fill<T: Real>(out: &mut [T], v: T, words: &[u64], pos: usize) {
+    // SAFETY (both calls): as above.
+    #[cfg(target_arch = "x86_64")]
+    match wide() {
+        Wide::Avx512 => return unsafe { avx512::masked_fill(out, v, words, pos) },
+        Wide::Avx2 => return unsafe { avx2::masked_fill(out, v, words, pos) },
+        Wide::None => {}
+    }
+    masked_map_body(out, words, pos, |_| v)
 }
 
 #[cfg(test)]
@@ -220,6 +239,12 @@ mod tests {
                 for (k, &o) in out.iter().enumerate() {
                     let want = if bit(pos + k) { vals[k] } else { 0.0 };
                     assert_eq!(o.f(), want, "len {len} pos {pos}");
+                }
+                let mut out = vec![T::of(f64::NAN); len];
+                masked_fill(&mut out, T::of(-2.5), &words, pos);
+                for (k, &o) in out.iter().enumerate() {
+                    let want = if bit(pos + k) { -2.5 } else { 0.0 };
+                    assert_eq!(o.f(), want, "fill, len {len} pos {pos}");
                 }
             }
         }

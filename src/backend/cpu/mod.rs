@@ -282,17 +282,28 @@ impl<T: Real> Backend for CpuBackend<T> {
             return Ok(());
         }
         if cp >= COLUMN_SPLIT_PER_THREAD * self.threads {
-            // Each thread owns a range of groups over all rows: no partial gradients to zero,
-            // hold and add (at MNIST widths each is c p d values), and the same sums whatever
-            // the thread count.
-            let per = cp.div_ceil(self.threads);
-            std::thread::scope(|sc| {
-                for (t, gv) in gview
+            // The threads take column tiles (over all rows) from a shared queue: no partial
+            // gradients to zero, hold and add (at MNIST widths each is c p d values), the same
+            // sums whatever the thread count, and a thread slowed by a busy neighbour (shared
+            // VMs) takes fewer tiles instead of holding the others up at the end.
+            let per = self.tile.1.min(cp.div_ceil(self.threads));
+            let tiles = std::sync::Mutex::new(
+                gview
                     .axis_chunks_iter_mut(ndarray::Axis(0), per)
                     .enumerate()
-                {
-                    let cols = (t * per, t * per + gv.nrows());
-                    sc.spawn(move || self.gradient_block(preds, (0, n), cols, gv, true));
+                    .rev()
+                    .collect::<Vec<_>>(),
+            );
+            std::thread::scope(|sc| {
+                for _ in 0..self.threads {
+                    sc.spawn(|| {
+                        loop {
+                            let next = tiles.lock().expect("tile queue").pop();
+                            let Some((t, gv)) = next else { break };
+                            let cols = (t * per, t * per + gv.nrows());
+                            self.gradient_block(preds, (0, n), cols, gv, true);
+                        }
+                    });
                 }
             });
             return Ok(());

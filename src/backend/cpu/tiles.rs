@@ -2,7 +2,7 @@
 //! cache-sized buffer, then the mask bits select and sum (forward) or scatter the residuals
 //! (gradient). The group-sparse forward is in sparse.rs.
 
-use super::masked::{masked_keep, masked_sum};
+use super::masked::{masked_fill, masked_keep, masked_sum};
 use super::{CpuBackend, mat_mul};
 use crate::backend::Dims;
 use crate::real::Real;
@@ -93,10 +93,10 @@ impl<T: Real> CpuBackend<T> {
             for b0 in (r0..r1).step_by(tr) {
                 let b1 = (b0 + tr).min(r1);
                 let mut m = mbuf.slice_mut(s![..b1 - b0, ..]);
-                // Each segment is filled with its output's residual, then the entries of the
-                // gates off on the row are zeroed: in one pass over the row on a packed
-                // sub-problem (its mask columns are the tile's, j0 on), else per segment. The
-                // segments cover the tile's columns, so every entry is written.
+                // Each segment gets its output's residual where the row's gate is on and zero
+                // elsewhere: in one write per segment, or on a packed sub-problem (short
+                // segments; its mask columns are the tile's, j0 on) a fill and one zeroing pass
+                // over the row. The segments cover the tile's columns, so every entry is written.
                 for r in b0..b1 {
                     let mut mr = m.row_mut(r - b0);
                     let mr = mr.as_slice_mut().expect("row-major block");
@@ -104,9 +104,10 @@ impl<T: Real> CpuBackend<T> {
                     for seg in segs.chunks_exact(4) {
                         let (l, len, at, pos) = (seg[0], seg[1], seg[2], seg[3]);
                         let res = (preds[r * c + l] - self.y[[r, l]]) * scale;
-                        mr[at..at + len].fill(res);
-                        if !self.packed {
-                            masked_keep(&mut mr[at..at + len], words, pos);
+                        if self.packed {
+                            mr[at..at + len].fill(res);
+                        } else {
+                            masked_fill(&mut mr[at..at + len], res, words, pos);
                         }
                     }
                     if self.packed {

@@ -190,6 +190,27 @@ fn al_solution_is_feasible_and_matches_the_interior_point_reference() {
             "seed {seed}: AL {ours}, Clarabel {ref_obj}"
         );
         assert!((al.solution.objective - ours).abs() <= 1e-9 * ours);
+        // The dual bound P(U) - gap is a lower bound on the optimum (weak duality), here and
+        // after a solve stopped early; solved tightly, the gap nearly closes.
+        let gap = al.solution.gap.expect("neuron groups have the AL's gap");
+        let rel = al.solution.rel_gap.unwrap();
+        assert!(
+            ours - gap <= ref_obj * (1.0 + 1e-9),
+            "seed {seed}: dual {} above the optimum {ref_obj}",
+            ours - gap
+        );
+        assert!(
+            rel.abs() <= 1e-4,
+            "seed {seed}: rel_gap {rel} at the tight solve"
+        );
+        let mut early = al_settings(lam).get().clone();
+        early.fista.max_iters = 40;
+        let short = solver::solve_al(&be, &early.check().unwrap(), None, &mut Silent).unwrap();
+        let dual = short.solution.objective - short.solution.gap.unwrap();
+        assert!(
+            dual <= ref_obj * (1.0 + 1e-9),
+            "seed {seed}: early dual {dual} above {ref_obj}"
+        );
     }
 }
 

@@ -16,6 +16,10 @@ use crate::error::{Error, Result};
 use crate::regularizer::Regularizer;
 use std::time::Instant;
 
+/// Products the final duality gap costs: U's predictions and their adjoint, and the cone
+/// penalty's gradient (X U again and its adjoint).
+const CERTIFICATE_PRODUCTS: f64 = 4.0;
+
 /// Augmented Lagrangian settings (defaults from the paper's solver).
 ///
 /// | name | default | meaning |
@@ -358,7 +362,8 @@ impl<'a, B: Backend> Al<'a, B> {
         Ok(())
     }
 
-    /// The duality gap at the returned weights (neuron groups only; 3 products, once). With
+    /// The duality gap at the returned weights (neuron groups only; once, at
+    /// [`CERTIFICATE_PRODUCTS`]). With
     /// the multipliers gamma' = max(gamma + delta g, 0) >= 0 that the last inner solve's penalty
     /// implies, the Lagrangian dual of the cone program is the gated one's with the constraint
     /// ||A_g^T Theta + K_g^T mu||* <= lam, and Theta = a R, mu = a m gamma' (a >= 0) make
@@ -410,6 +415,7 @@ impl<'a, B: Backend> Al<'a, B> {
         sol.objective = sol.loss + self.settings.fista.lambda * sol.penalty;
         if let Some(g) = self.certificate(sol.objective)? {
             (sol.gap, sol.rel_gap) = (Some(g.gap), Some(g.rel_gap));
+            sol.products += CERTIFICATE_PRODUCTS;
         }
         sol.time_s = self.start.elapsed().as_secs_f64();
         Ok(AlSolution {

@@ -362,15 +362,14 @@ impl<'a, B: Backend> Al<'a, B> {
         Ok(())
     }
 
-    /// The duality gap at the returned weights (neuron groups only; once, at
-    /// [`CERTIFICATE_PRODUCTS`]). With
-    /// the multipliers gamma' = max(gamma + delta g, 0) >= 0 that the last inner solve's penalty
-    /// implies, the Lagrangian dual of the cone program is the gated one's with the constraint
-    /// ||A_g^T Theta + K_g^T mu||* <= lam, and Theta = a R, mu = a m gamma' (a >= 0) make
-    /// A^T Theta + K^T mu = -a m G, G the gradient of the AL's smooth part: the gated program's
-    /// scaling on G (gap.rs). The dual value bounds the optimum from below whatever U is; the
-    /// primal is taken at U, which may violate the constraints a little, so the gap may fall
-    /// below 0 by about what that violation buys.
+    /// The duality gap at the returned weights (neuron groups only; [`CERTIFICATE_PRODUCTS`],
+    /// once). With the multipliers gamma' = max(gamma + delta g, 0) >= 0 that the last inner
+    /// solve's penalty implies, the Lagrangian dual of the cone program is the gated one's with
+    /// the constraint ||A_g^T Theta + K_g^T mu||* <= lam; Theta = a R and mu = a m gamma'
+    /// (a >= 0) make A^T Theta + K^T mu = -a m G, G the gradient of the AL's smooth part: the
+    /// gated program's scaling on G (gap.rs). The dual value bounds the optimum from below
+    /// whatever U is; the primal is taken at U, which may violate the constraints a little, so
+    /// the gap may fall below 0 by about what that violation buys.
     fn certificate(&self, primal: f64) -> Result<Option<Gap>> {
         let (be, fs) = (self.be, &self.settings.fista);
         if fs.regularizer != Regularizer::NeuronGl1 || fs.lambda <= 0.0 {
@@ -413,7 +412,12 @@ impl<'a, B: Backend> Al<'a, B> {
         sol.products = self.products;
         sol.weights = self.be.download(self.ws.u())?;
         sol.objective = sol.loss + self.settings.fista.lambda * sol.penalty;
-        if let Some(g) = self.certificate(sol.objective)? {
+        // An interrupted run ends now, without the certificate's products.
+        let certified = match status {
+            Status::Interrupted => None,
+            _ => self.certificate(sol.objective)?,
+        };
+        if let Some(g) = certified {
             (sol.gap, sol.rel_gap) = (Some(g.gap), Some(g.rel_gap));
             sol.products += CERTIFICATE_PRODUCTS;
         }

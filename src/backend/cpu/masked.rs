@@ -167,8 +167,9 @@ pub(super) fn masked_keep<T: Real>(out: &mut [T], words: &[u64], pos: usize) {
     masked_map_body(out, words, pos, |v| v)
 }
 
-/// out[k] = v where bit pos + k is set in the mask row `words`, else zero: the gradient's
-/// residual block row in one write (a fill and then `masked_keep` pass over it twice more).
+/// out[k] = v where bit pos + k is set in the mask row `words`, else zero: a segment of the
+/// gradient's residual block in one write, where a fill and a `masked_keep` pass wrote it twice
+/// and read it once.
 #[inline]
 pub(super) fn masked_fill<T: Real>(out: &mut [T], v: T, words: &[u64], pos: usize) {
     // SAFETY (both calls): as above.

@@ -16,9 +16,9 @@ use crate::error::{Error, Result};
 use crate::regularizer::Regularizer;
 use std::time::Instant;
 
-/// Products the final duality gap costs: U's predictions and their adjoint, and the cone
-/// penalty's gradient (X U again and its adjoint).
-const CERTIFICATE_PRODUCTS: f64 = 4.0;
+/// Products the final duality gap costs: U's predictions (the lifted path keeps X U per
+/// constraint, not them); the gradient at U is the last inner solve's.
+const CERTIFICATE_PRODUCTS: f64 = 1.0;
 
 /// Augmented Lagrangian settings (defaults from the paper's solver).
 ///
@@ -366,36 +366,24 @@ impl<'a, B: Backend> Al<'a, B> {
     /// once). With the multipliers gamma' = max(gamma + delta g, 0) >= 0 that the last inner
     /// solve's penalty implies, the Lagrangian dual of the cone program is the gated one's with
     /// the constraint ||A_g^T Theta + K_g^T mu||* <= lam; Theta = a R and mu = a m gamma'
-    /// (a >= 0) make A^T Theta + K^T mu = -a m G, G the gradient of the AL's smooth part: the
-    /// gated program's scaling on G (gap.rs). The dual value bounds the optimum from below
-    /// whatever U is; the primal is taken at U, which may violate the constraints a little, so
-    /// the gap may fall below 0 by about what that violation buys.
+    /// (a >= 0) make A^T Theta + K^T mu = -a m G, G the gradient of the AL's smooth part at U,
+    /// which the last inner solve's stopping test left in the workspace: the gated program's
+    /// scaling on G (gap.rs). The dual value bounds the optimum from below whatever U is; the
+    /// primal is taken at U, which may violate the constraints a little, so the gap may fall
+    /// below 0 by about what that violation buys.
     fn certificate(&self, primal: f64) -> Result<Option<Gap>> {
         let (be, fs) = (self.be, &self.settings.fista);
         if fs.regularizer != Regularizer::NeuronGl1 || fs.lambda <= 0.0 {
             return Ok(None);
         }
-        let dims = be.dims();
-        let m = (dims.n * dims.c) as f64;
-        let mut preds = be.zeros(dims.preds())?;
+        let m = (be.dims().n * be.dims().c) as f64;
+        let mut preds = be.zeros(be.dims().preds())?;
         let y_sq = be.loss(&preds)? * 2.0 * m;
         be.forward(self.ws.u(), &mut preds)?;
-        let mut grad = be.zeros(be.weights_len())?;
-        be.gradient(&preds, &mut grad)?;
-        let mut cone_grad = be.zeros(be.weights_len())?;
-        let pen = ConePenalty {
-            shift: &self.gamma,
-            scale: 1.0 / self.delta,
-            weight: self.delta,
-            neg_from: self.neg_from,
-        };
-        be.cone(self.ws.u(), self.neg_from, Some(&pen), Some(&mut cone_grad))?;
-        be.axpby(1.0, &cone_grad, 1.0, &mut grad)?;
-        let norms = be.group_norms(&grad)?;
-        let starts: Vec<usize> = (0..=dims.c).map(|l| l * dims.p).collect();
+        let norms = be.group_norms(&self.ws.gu)?;
         let terms = be.output_terms(&preds)?;
         // mu = a m gamma' must stay >= 0: a negative scale is replaced by Theta = 0 (dual 0).
-        let duals: Vec<f64> = neuron_duals(&terms, &norms, &starts, fs.lambda, m)
+        let duals: Vec<f64> = neuron_duals(&terms, &norms, &be.output_starts(), fs.lambda, m)
             .iter()
             .map(|d| if d.scale >= 0.0 { d.dual } else { 0.0 })
             .collect();

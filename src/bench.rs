@@ -91,7 +91,7 @@ pub enum Reference<'a> {
 pub fn time_backend<B: Backend>(
     be: &B,
     reps: usize,
-    gemm: Reference<'_>,
+    mut gemm: Reference<'_>,
     sync: &dyn Fn() -> Result<()>,
 ) -> Result<Vec<BenchRow>> {
     let dims = be.dims();
@@ -103,7 +103,6 @@ pub fn time_backend<B: Backend>(
     let mut out = be.zeros(dims.weights())?;
     let flops = dims.product_flops();
     // GEMM (where timed here), forward and gradient in turns; `skip` drops the GEMM's turn.
-    let mut gemm = gemm;
     let skip = usize::from(matches!(gemm, Reference::Rate(_)));
     let t = time_in_turns(reps, 3 - skip, |i| {
         match i + skip {

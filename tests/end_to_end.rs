@@ -189,7 +189,12 @@ fn cli_train_then_predict_matches_in_memory_model() {
     .unwrap();
     let precision = train::Device::Cpu(CpuOptions::default()).default_precision({
         let s = params.get();
-        cvxnn::device::gap_stop(true, s.regularizer, s.lambda, s.gap_tol)
+        cvxnn::device::f32_meets_gap(cvxnn::device::gap_stop(
+            true,
+            s.regularizer,
+            s.lambda,
+            s.gap_tol,
+        ))
     });
     assert_eq!(precision, Precision::F32);
     let (prep, sol) = fit_in(&cfg, &params, precision);

@@ -204,7 +204,8 @@ _DOC_PARAMS = """
         ``gpu`` also accepts software adapters (lavapipe).
     precision : {"f32", "f64"}, default=None
         Arithmetic; None means f32 on a GPU, and on the CPU f32 for a gated fit that
-        stops on a relative duality gap >= 1e-4 (f64 otherwise).
+        stops on a relative duality gap >= 1e-4 and for a ReLU fit whose ``tol`` and
+        ``viol_tol`` are >= 1e-8 (f64 otherwise).
     random_state : int, RandomState or None, default=0
         Seed of the gates (the CLI's ``--seed``).
     warm_start : bool, default=False
@@ -224,7 +225,7 @@ _DOC_RELU = """
         Tolerance of the approximate decomposition.
     delta0 : float, default=1000.0
         Augmented Lagrangian: initial penalty strength (divided by the number of rows).
-    viol_tol : float, default=1e-6
+    viol_tol : float, default=5e-7
         Augmented Lagrangian: squared constraint violation to stop at.
 """
 

@@ -210,7 +210,12 @@ impl Config {
             self.lam,
             (self.stop == "gap").then_some(self.gap_tol),
         );
-        let precision = precision.unwrap_or(device.default_precision(gap_stop));
+        let f32_suffices = if self.model == "relu" {
+            cvxnn::device::f32_meets_al(self.tol, self.viol_tol)
+        } else {
+            cvxnn::device::f32_meets_gap(gap_stop)
+        };
+        let precision = precision.unwrap_or(device.default_precision(f32_suffices));
         Ok((device, precision))
     }
 }

@@ -341,7 +341,8 @@ pub struct DeviceArgs {
     #[arg(long)]
     adapter: Option<String>,
     /// Floating-point precision [default: f32 on a GPU; on the CPU f32 for a gated solve that
-    /// stops on a relative duality gap >= 1e-4, else f64].
+    /// stops on a relative duality gap >= 1e-4 and for the AL with --tol and --viol-tol >= 1e-8,
+    /// else f64].
     #[arg(long, value_enum)]
     precision: Option<Precision>,
     /// CPU worker threads (0: all cores).

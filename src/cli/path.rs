@@ -167,7 +167,7 @@ pub fn run(a: PathArgs) -> cvxnn::Result<i32> {
     let precision = a
         .device
         .precision
-        .unwrap_or(device.default_precision(gap_stop));
+        .unwrap_or(device.default_precision(cvxnn::device::f32_meets_gap(gap_stop)));
     let prep = train::with_patterns(loaded, &device)?;
     let (quiet, json) = (a.output.quiet, a.output.json);
     let lambdas = match given {

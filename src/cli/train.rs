@@ -193,10 +193,17 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
         a.solver.lambda,
         a.solver.gap_tol(),
     );
+    let f32_suffices = match a.model {
+        ModelKind::Gated => cvxnn::device::f32_meets_gap(gap_stop),
+        ModelKind::Relu => {
+            let al = al_settings.get();
+            cvxnn::device::f32_meets_al(al.fista.tol, al.viol_tol)
+        }
+    };
     let precision = a
         .device
         .precision
-        .unwrap_or(device.default_precision(gap_stop));
+        .unwrap_or(device.default_precision(f32_suffices));
     let prep = train::with_patterns(loaded, &device)?;
     let dims_note = format!(
         "data {}: {} train rows{}, {} features -> {} after preprocessing; {}; gates: {} drawn, {} kept ({} all-zero and {} duplicate patterns dropped)",
@@ -246,6 +253,11 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
         a.solver.regularizer,
         match a.solver.gap_tol() {
             Some(g) if !relu => format!("rel_gap <= {g:e}"),
+            _ if relu => format!(
+                "grad_sq <= {:e} and violation^2 <= {:e}",
+                a.solver.tol(),
+                a.viol_tol
+            ),
             _ => format!("grad_sq <= {:e}", a.solver.tol()),
         },
         a.solver.max_iters

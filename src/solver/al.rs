@@ -26,7 +26,7 @@ const CERTIFICATE_PRODUCTS: f64 = 1.0;
 /// |---|---|---|
 /// | fista | | inner R-FISTA settings; `fista.tol` is the first inner tolerance and the stopping bound on the squared subgradient norm, `fista.max_iters` the budget of inner iterations over the whole solve |
 /// | delta0 | 1000 | initial penalty strength, divided by n |
-/// | viol_tol | 1e-6 | stop when sum max(g, 0)^2 is at most this ... |
+/// | viol_tol | 5e-7 | stop when sum max(g, 0)^2 is at most this ... |
 /// | phase_high, phase_low | 1e-2, 1e-3 | initial phase: double delta above, halve it (and the inner tolerance) below |
 /// | phase_rounds | 30 | at most this many initial-phase rounds |
 /// | tau | 2 | halve the inner tolerance when tau x violation < inner tolerance |
@@ -48,7 +48,7 @@ impl Default for AlSettings {
         AlSettings {
             fista: FistaSettings::default(),
             delta0: 1000.0,
-            viol_tol: 1e-6,
+            viol_tol: 5e-7,
             phase_high: 1e-2,
             phase_low: 1e-3,
             phase_rounds: 30,

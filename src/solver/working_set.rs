@@ -33,6 +33,9 @@ use std::time::Instant;
 /// Inner solves stop at this fraction of the outer relative gap (celer's 0.3; measured in
 /// BENCHMARKS.md together with [`ACTIVE_FACTOR`]).
 pub const INNER_FRACTION: f64 = 0.1;
+/// Inner solves stop by this fraction of the gap tolerance at the latest: the full gap is then
+/// about the inner one (0.1 overshot: 1.0-2.0x the products; BENCHMARKS.md).
+pub const INNER_FLOOR: f64 = 0.9;
 /// A working set holds at least this many times an output's active groups (celer's 2).
 pub const ACTIVE_FACTOR: f64 = 1.5;
 /// Past this fraction of the gates per output the run finishes on the full problem.
@@ -572,7 +575,7 @@ impl<B: Backend> Iterative for WsRun<'_, B> {
             self.ks = vec![dims.p; dims.c];
             self.inner(None, tol, keep_momentum, cx)?;
         } else {
-            let inner_tol = (INNER_FRACTION * self.prev_rel_gap).max(0.1 * tol);
+            let inner_tol = (INNER_FRACTION * self.prev_rel_gap).max(INNER_FLOOR * tol);
             self.inner(Some(&gates), inner_tol, keep_momentum, cx)?;
         }
         self.outer += 1;

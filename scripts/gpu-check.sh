@@ -5,11 +5,22 @@
 # scripts/gpu-bundle.sh ran here and .gpu was carried:
 #   bash scripts/gpu-check.sh              (about 8 minutes at most; each step has a timeout)
 #   bash scripts/gpu-check.sh --quick      (small sizes: a dry run, on lavapipe too)
+#   bash scripts/gpu-check.sh --working-sets [--quick]
+#                                          (issue 12's MNIST comparison instead, 1,000 gates:
+#                                          working sets on, off and auto at a dense and a
+#                                          sparse lambda; about 8 minutes at most)
 # Results: $OUT/gpu-check.txt (OUT defaults to gpu-check-out/).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 quick=0
-[ "${1:-}" = "--quick" ] && quick=1
+ws=0
+for a in "$@"; do
+  case "$a" in
+    --quick) quick=1 ;;
+    --working-sets) ws=1 ;;
+    *) echo "unknown argument $a (--quick, --working-sets)"; exit 2 ;;
+  esac
+done
 out="${OUT:-gpu-check-out}"
 mkdir -p "$out"
 res="$out/gpu-check.txt"
@@ -51,7 +62,30 @@ step() { # step NAME SECONDS COMMAND...: runs it with a timeout, appends its out
 } 2>&1 | tee -a "$res"
 
 step devices 30 "$bin" devices
-if [ "$quick" = 1 ]; then
+if [ "$ws" = 1 ]; then
+  # Issue 12: time and products to rel_gap 1e-4 with and without working sets, and what auto
+  # picks, at lambda 1e-4 (dense: every group active with 200 gates) and 5e-3 (0.04 lambda_max,
+  # 6.5 % of the groups active on the CPU). Each run ends by its time limit at the latest
+  # (MaxTime, with its gap). Worst case 525 s.
+  if [ "$quick" = 1 ] || [ -z "$mnist" ]; then
+    data=(--gates 50) dense=(--lambda 1e-5) sparse=(--lambda 1e-3) td=20 ts=20
+  else
+    data=(--data "$mnist" --gates 1000) dense=(--lambda 1e-4) sparse=(--lambda 5e-3) td=120 ts=45
+  fi
+  ws_step() { # ws_step NAME TIME_LIMIT TRAIN_ARGS...; the timeout adds 20 s to load and report
+    local name="$1" t="$2"; shift 2
+    step "$name" $((t + 20)) "$bin" train --device gpu "${data[@]}" --gap-tol 1e-4 --time-limit "$t" \
+      --no-save --log-every 100 "$@"
+  }
+  ws_step ws-dense-off "$td" "${dense[@]}" --working-set off
+  ws_step ws-dense-on "$td" "${dense[@]}" --working-set on
+  # auto at the dense lambda resolves to off (lambda < 0.015 lambda_max): one iteration shows
+  # the choice (the table's ws column stays "-"), and the off run's numbers are auto's.
+  ws_step ws-dense-auto 30 "${dense[@]}" --working-set auto --max-iters 1
+  for w in off on auto; do
+    ws_step "ws-sparse-$w" "$ts" "${sparse[@]}" --working-set "$w"
+  done
+elif [ "$quick" = 1 ]; then
   step verify-f32 120 "$bin" verify --device gpu --gates 20 --max-iters 100
   step verify-f32-gpu-style 120 "$bin" verify --device gpu --kernels gpu-style --gates 20 --max-iters 100
   for k in cpu-style gpu-style; do

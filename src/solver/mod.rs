@@ -11,6 +11,7 @@ pub mod smooth;
 pub mod working_set;
 pub mod workspace;
 mod ws_inner;
+mod ws_tuning;
 
 pub use al::{AlParams, AlSettings, AlSolution, AlState, solve_al, solve_al_resumable};
 pub use fista::{

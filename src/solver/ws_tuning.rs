@@ -1,0 +1,25 @@
+//! The working-set rule's measured constants (BENCHMARKS.md has the runs behind each).
+
+/// Inner solves stop at this fraction of the outer relative gap (celer's 0.3; measured in
+/// BENCHMARKS.md together with [`ACTIVE_FACTOR`]).
+pub const INNER_FRACTION: f64 = 0.1;
+/// Inner solves stop by this fraction of the gap tolerance at the latest: the full gap is then
+/// about the inner one (0.1 overshot: 1.0-2.0x the products; BENCHMARKS.md).
+pub const INNER_FLOOR: f64 = 0.9;
+/// A working set holds at least this many times an output's active groups (celer's 2).
+pub const ACTIVE_FACTOR: f64 = 1.5;
+/// Past this fraction of the gates per output the run finishes on the full problem.
+pub const FULL_FRACTION: f64 = 0.75;
+/// With `auto`, past this fraction the run finishes on the full problem: a working set of a
+/// dense solution saves little per iteration and loses momentum at every outer step
+/// (measured in BENCHMARKS.md).
+pub const AUTO_FULL_FRACTION: f64 = 0.3;
+/// With `auto`, working sets are used from lambda >= this fraction of lambda_max: the digits
+/// runs at 0.017-0.018 lambda_max were 1.0-1.6x faster with them, those at 0.009 and below up
+/// to 4x slower at the default gap (measured in BENCHMARKS.md).
+pub const AUTO_MIN_RATIO: f64 = 0.015;
+/// Gates per output in the first working set (beside [`ACTIVE_FACTOR`] times the active ones).
+pub const INITIAL_GATES: usize = 10;
+
+/// An inner solve keeps the last one's momentum if the working set grew by at most this.
+pub const KEEP_MOMENTUM_GROWTH: f64 = 1.2;

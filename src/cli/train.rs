@@ -251,14 +251,14 @@ pub fn run(a: TrainArgs) -> cvxnn::Result<i32> {
         device.describe(precision),
         a.solver.lambda,
         a.solver.regularizer,
-        match a.solver.gap_tol() {
-            Some(g) if !relu => format!("rel_gap <= {g:e}"),
-            _ if relu => format!(
+        match (relu, a.solver.gap_tol()) {
+            (true, _) => format!(
                 "grad_sq <= {:e} and violation^2 <= {:e}",
                 a.solver.tol(),
                 a.viol_tol
             ),
-            _ => format!("grad_sq <= {:e}", a.solver.tol()),
+            (false, Some(g)) => format!("rel_gap <= {g:e}"),
+            (false, None) => format!("grad_sq <= {:e}", a.solver.tol()),
         },
         a.solver.max_iters
     ));

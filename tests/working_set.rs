@@ -2,17 +2,19 @@
 //! group that is nonzero in a high-precision solution (several lambdas, iterates of every
 //! accuracy, f64 and f32); the working-set solve reaches the full solve's objective; its
 //! checkpoints hold the full problem's state; lambda_max is the smallest lambda with U = 0
-//! optimal.
+//! optimal; a settled output's working set is its active groups alone.
 
 mod common;
 
 use common::*;
 use cvxnn::backend::Backend;
 use cvxnn::backend::cpu::CpuOptions;
+use cvxnn::data::preprocess::Scaling;
 use cvxnn::error::Result;
 use cvxnn::solver::observer::Recorder;
-use cvxnn::solver::working_set::{lambda_max, safe_screen, solve_ws};
+use cvxnn::solver::working_set::{INITIAL_GATES, lambda_max, safe_screen, solve_ws};
 use cvxnn::solver::{FistaSettings, FistaState, IterInfo, Observer, Status, WorkingSet, solve};
+use cvxnn::train::{self, ProblemConfig};
 
 fn settings(lambda: f64, gap_tol: f64, ws: WorkingSet) -> FistaSettings {
     FistaSettings {
@@ -132,6 +134,46 @@ fn working_set_solve_reaches_the_full_objective() {
             );
             assert!(ws.products > 0.0 && ws.rel_gap.unwrap() <= 1e-11);
         }
+    }
+}
+
+#[test]
+fn settled_working_sets_hold_the_active_groups_alone() {
+    // Once none of an output's zero groups breaks ||G_{l,i}|| <= lam, its set is its active
+    // groups (at least INITIAL_GATES, fewer where screened), not 1.5x them. Random problems
+    // this small end with every zero group screened, so the bundled digits (10 outputs).
+    for seed in [1, 2] {
+        let cfg = ProblemConfig {
+            gates: 100,
+            scaling: Scaling::Unitize,
+            seed,
+            ..Default::default()
+        };
+        let prep = train::prepare(&cfg).unwrap();
+        let prob = Problem {
+            x: prep.x.clone(),
+            y: prep.y.clone(),
+            g: prep.kept_gates(),
+            mask: prep.patterns.mask.clone(),
+        };
+        let be = cpu64(&prob, CpuOptions::default());
+        let s = settings(1e-4, 1e-6, WorkingSet::On).check().unwrap();
+        let ws = solve_ws(&be, &s, None, None, &mut Recorder::default()).unwrap();
+        assert_eq!(ws.status, Status::Converged);
+        let summary = ws.working_set.expect("a working-set summary");
+        let norms = group_norms(&ws.weights, prob.x.ncols());
+        let c = prob.y.ncols();
+        let active: Vec<usize> = norms
+            .chunks(norms.len() / c)
+            .map(|o| o.iter().filter(|&&v| v > 0.0).count())
+            .collect();
+        let bound: usize = active.iter().map(|&a| a.max(INITIAL_GATES)).sum();
+        assert!(!summary.went_full);
+        assert!(
+            summary.size <= bound && summary.size >= active.iter().sum(),
+            "size {} against active {active:?}",
+            summary.size
+        );
     }
 }
 

@@ -10,7 +10,8 @@
 //! - priorities (celer): (lam - |a_l| m ||G_{l,i}||) / ||D_i X||_F, the distance of the group's
 //!   dual constraint from theta_l; active groups come first;
 //! - a working set of the k_l best groups of every output l, k_l at least [`ACTIVE_FACTOR`]
-//!   times output l's active count (never dropping an active group), doubled when an outer
+//!   times output l's active count (never dropping an active group; the active groups alone
+//!   once none of output l's zero groups breaks ||G_{l,i}|| <= lam), doubled when an outer
 //!   step gains less than half of the gap, and at most its count of unscreened groups; past
 //!   [`FULL_FRACTION`] of all groups the full problem is solved instead;
 //! - R-FISTA on the packed sub-problem ([`Backend::restrict`]), warm-started, until its own
@@ -365,7 +366,19 @@ impl<'a, B: Backend> WsRun<'a, B> {
             // Screened groups never need a place.
             let open = (0..p).filter(|&i| !self.screened[group(i)]).count();
             let prev = self.ks[l];
-            let mut k = ((ACTIVE_FACTOR * active as f64).ceil() as usize).max(INITIAL_GATES);
+            // Settled: no zero group breaks its optimality condition ||G_{l,i}|| <= lam at U,
+            // so the active groups are the solution's; a margin would only cost products.
+            let settled = prev > 0
+                && (0..p).all(|i| {
+                    let g = group(i);
+                    st.u_norms[g] > 0.0 || self.screened[g] || st.grad_norms[g] <= lam
+                });
+            let want = if settled {
+                active
+            } else {
+                (ACTIVE_FACTOR * active as f64).ceil() as usize
+            };
+            let mut k = want.max(INITIAL_GATES);
             if prev > 0 && stalled {
                 k = k.max(2 * prev);
             }

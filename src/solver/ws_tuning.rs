@@ -8,8 +8,8 @@ pub const INNER_FRACTION: f64 = 0.1;
 pub const INNER_FLOOR: f64 = 0.9;
 /// A working set holds at least this many times an output's active groups (celer's 2), until
 /// none of the output's zero groups breaks its optimality condition at U: then the active groups
-/// alone (1.5x cost 1.0-1.25x the products to rel_gap 1e-4 and 1e-6 on 36 runs, the same at
-/// 1e-2; BENCHMARKS.md).
+/// alone (keeping 1.5x cost 1.0-1.36x the products to rel_gap 1e-4 and 1e-6 on 24 runs, 0-1 %
+/// more at 1e-2; BENCHMARKS.md).
 pub const ACTIVE_FACTOR: f64 = 1.5;
 /// Past this fraction of the gates per output the run finishes on the full problem.
 pub const FULL_FRACTION: f64 = 0.75;

@@ -556,11 +556,7 @@ impl<B: Backend> Iterative for WsRun<'_, B> {
         let tol = self.s.gap_tol.expect("working sets run on the gap rule");
         self.prev_rel_gap = self.rel_gap();
         let size: usize = self.ks.iter().sum();
-        let full_at = match self.s.working_set {
-            WorkingSet::Auto => AUTO_FULL_FRACTION,
-            _ => FULL_FRACTION,
-        };
-        if size as f64 > full_at * (dims.c * dims.p) as f64 {
+        if size as f64 > FULL_FRACTION * (dims.c * dims.p) as f64 {
             // A packed copy of most groups costs nearly the full problem: finish there.
             self.went_full = true;
             self.ks = vec![dims.p; dims.c];

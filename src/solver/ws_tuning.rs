@@ -13,14 +13,11 @@ pub const INNER_FLOOR: f64 = 0.9;
 pub const ACTIVE_FACTOR: f64 = 1.5;
 /// Past this fraction of the gates per output the run finishes on the full problem.
 pub const FULL_FRACTION: f64 = 0.75;
-/// With `auto`, past this fraction the run finishes on the full problem: a working set of a
-/// dense solution saves little per iteration and loses momentum at every outer step
-/// (measured in BENCHMARKS.md).
-pub const AUTO_FULL_FRACTION: f64 = 0.3;
-/// With `auto`, working sets are used from lambda >= this fraction of lambda_max: the digits
-/// runs at 0.017-0.018 lambda_max were 1.0-1.6x faster with them, those at 0.009 and below up
-/// to 4x slower at the default gap (measured in BENCHMARKS.md).
-pub const AUTO_MIN_RATIO: f64 = 0.015;
+/// With `auto`, working sets are used from lambda >= this fraction of lambda_max: with settled
+/// sets the digits runs (200 gates) down to 0.0086 lambda_max took 1.2-2.2x less time with them
+/// than without at gaps 1e-2 and 1e-4, those at 0.0058 and below up to 2.3x more at gap 1e-2
+/// (measured in BENCHMARKS.md). Above it `auto` runs exactly as `on`.
+pub const AUTO_MIN_RATIO: f64 = 0.008;
 /// Gates per output in the first working set (beside [`ACTIVE_FACTOR`] times the active ones).
 pub const INITIAL_GATES: usize = 10;
 

@@ -79,7 +79,7 @@ if [ "$ws" = 1 ]; then
   }
   ws_step ws-dense-off "$td" "${dense[@]}" --working-set off
   ws_step ws-dense-on "$td" "${dense[@]}" --working-set on
-  # auto resolves to off or on by lambda / lambda_max (logged; on from 0.008) and then runs
+  # auto resolves to off or on by lambda / lambda_max (logged; on from 0.015) and then runs
   # exactly as that mode: one iteration shows the choice (the table's ws column stays "-" for
   # off), and that run's numbers are auto's.
   ws_step ws-dense-auto 30 "${dense[@]}" --working-set auto --max-iters 1

@@ -13,11 +13,12 @@ pub const INNER_FLOOR: f64 = 0.9;
 pub const ACTIVE_FACTOR: f64 = 1.5;
 /// Past this fraction of the gates per output the run finishes on the full problem.
 pub const FULL_FRACTION: f64 = 0.75;
-/// With `auto`, working sets are used from lambda >= this fraction of lambda_max: with settled
-/// sets the digits runs (200 gates) down to 0.0086 lambda_max took 1.2-2.2x less time with them
-/// than without at gaps 1e-2 and 1e-4, those at 0.0058 and below up to 2.3x more at gap 1e-2
-/// (measured in BENCHMARKS.md). Above it `auto` runs exactly as `on`.
-pub const AUTO_MIN_RATIO: f64 = 0.008;
+/// With `auto`, working sets are used from lambda >= this fraction of lambda_max, and then
+/// exactly as with `on`. Below it the ratio does not tell dense solutions apart: the digits
+/// (200 gates) at 0.0086 lambda_max took 1.2-1.6x less time with working sets, the dense
+/// side-by-side regression at 0.0085 (84 % of its groups active) 1.1-3.1x the products
+/// (measured in BENCHMARKS.md).
+pub const AUTO_MIN_RATIO: f64 = 0.015;
 /// Gates per output in the first working set (beside [`ACTIVE_FACTOR`] times the active ones).
 pub const INITIAL_GATES: usize = 10;
 

@@ -198,7 +198,8 @@ _DOC_PARAMS = """
     step0 : float, default=10.0
         Initial step size of R-FISTA.
     working_set : {"auto", "on", "off"}, default="auto"
-        Working sets with Gap Safe screening (see the README).
+        Working sets with Gap Safe screening (see the README); ``auto`` uses them where
+        lambda >= 0.015 lambda_max and the rules hold.
     device : {"auto", "cpu", "gpu"}, default="auto"
         Where to solve: ``auto`` takes a hardware GPU when there is one, else the CPU;
         ``gpu`` also accepts software adapters (lavapipe).

@@ -92,8 +92,8 @@ pub struct SolverArgs {
     #[arg(long, allow_hyphen_values = true, default_value_t = FistaSettings::default().step0)]
     pub step0: f64,
     /// Working sets with Gap Safe screening over (gate, output) groups: auto uses them where
-    /// the rules hold (neuron-gl1, lambda > 0, the gap stopping rule), on requires them, off
-    /// iterates on all groups.
+    /// the rules hold (neuron-gl1, lambda > 0, the gap stopping rule) and lambda >= 0.015
+    /// lambda_max, on requires them, off iterates on all groups.
     #[arg(long, value_enum, default_value = "auto")]
     pub working_set: WorkingSet,
 }

@@ -37,7 +37,8 @@ pub use super::ws_tuning::*;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum WorkingSet {
-    /// Where the rules hold: neuron-gl1, lambda > 0, the gap stopping rule.
+    /// Where the rules hold (neuron-gl1, lambda > 0, the gap stopping rule) and lambda >=
+    /// 0.015 lambda_max; then exactly as `on`.
     Auto,
     /// Always (an error where the rules do not hold).
     On,

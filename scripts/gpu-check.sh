@@ -8,7 +8,7 @@
 #   bash scripts/gpu-check.sh --working-sets [--quick]
 #                                          (issue 12's MNIST comparison instead, 1,000 gates:
 #                                          working sets on, off and auto at a dense and a
-#                                          sparse lambda; about 8 minutes at most)
+#                                          sparse lambda; 8.5 minutes at most)
 # Results: $OUT/gpu-check.txt (OUT defaults to gpu-check-out/).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -66,7 +66,7 @@ if [ "$ws" = 1 ]; then
   # Issue 12: time and products to rel_gap 1e-4 with and without working sets, and what auto
   # picks, at lambda 1e-4 (dense: every group active with 200 gates) and 5e-3 (0.04 lambda_max,
   # 6.5 % of the groups active on the CPU). Each run ends by its time limit at the latest
-  # (MaxTime, with its gap). Worst case 525 s.
+  # (MaxTime, with its gap). Worst case 510 s.
   if [ "$quick" = 1 ] || [ -z "$mnist" ]; then
     data=(--gates 50) dense=(--lambda 1e-5) sparse=(--lambda 1e-3) td=20 ts=20
   else
@@ -77,15 +77,15 @@ if [ "$ws" = 1 ]; then
     step "$name" $((t + 20)) "$bin" train --device gpu "${data[@]}" --gap-tol 1e-4 --time-limit "$t" \
       --no-save --log-every 100 "$@"
   }
-  ws_step ws-dense-off "$td" "${dense[@]}" --working-set off
-  ws_step ws-dense-on "$td" "${dense[@]}" --working-set on
   # auto resolves to off or on by lambda / lambda_max (logged; on from 0.015) and then runs
   # exactly as that mode: one iteration shows the choice (the table's ws column stays "-" for
-  # off), and that run's numbers are auto's.
-  ws_step ws-dense-auto 30 "${dense[@]}" --working-set auto --max-iters 1
-  for w in off on auto; do
+  # off), and that mode's run gives auto's numbers.
+  for w in off on; do
+    ws_step "ws-dense-$w" "$td" "${dense[@]}" --working-set "$w"
     ws_step "ws-sparse-$w" "$ts" "${sparse[@]}" --working-set "$w"
   done
+  ws_step ws-dense-auto 30 "${dense[@]}" --working-set auto --max-iters 1
+  ws_step ws-sparse-auto 30 "${sparse[@]}" --working-set auto --max-iters 1
 elif [ "$quick" = 1 ]; then
   step verify-f32 120 "$bin" verify --device gpu --gates 20 --max-iters 100
   step verify-f32-gpu-style 120 "$bin" verify --device gpu --kernels gpu-style --gates 20 --max-iters 100
